@@ -15,8 +15,11 @@ def atomic_write(path, mode="wb"):
     If the body raises, the temporary file is removed and ``path`` is left untouched.
     """
     path = Path(path)
+    umask = os.umask(0)
+    os.umask(umask)
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes it private; give it a normal mode
         with os.fdopen(fd, mode) as file:
             yield file
             file.flush()

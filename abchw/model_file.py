@@ -72,8 +72,11 @@ def save(network: Network, path):
     header = {"format": FORMAT, "version": VERSION, "name": network.name,
               "classes": list(network.classes), "input_shape": list(network.input_shape),
               "layers": layers}
-    with atomic_write(path) as file:
-        np.savez_compressed(file, header=np.array(json.dumps(header)), **arrays)
+    try:
+        with atomic_write(path) as file:
+            np.savez_compressed(file, header=np.array(json.dumps(header)), **arrays)
+    except OSError as error:
+        raise NetworkError(f"cannot write model file '{path}': {error.strerror or error}") from None
 
 
 class _Reader:
@@ -99,7 +102,7 @@ class _Reader:
         try:
             text = self.archive["header"]
             header = json.loads(str(text[()]))
-        except (ValueError, TypeError, IndexError) as error:
+        except (ValueError, TypeError, IndexError, RecursionError) as error:
             raise NetworkError(f"'header' is not valid JSON text ({error})") from None
         if not isinstance(header, dict):
             raise NetworkError(f"'header' must be a JSON object, not {type(header).__name__}")
@@ -131,7 +134,7 @@ class _Reader:
         if not isinstance(entry, dict) or "kind" not in entry:
             raise NetworkError(f"layer {index}: must be an object with a 'kind', not {entry!r}")
         kind = entry["kind"]
-        if kind not in _KINDS:
+        if not isinstance(kind, str) or kind not in _KINDS:
             raise NetworkError(f"layer {index}: unknown kind {kind!r} "
                                f"(known: {', '.join(_KINDS)})")
         cls, array_fields, header_fields = _KINDS[kind]
@@ -170,7 +173,14 @@ def load(path) -> Network:
 def _load(path):
     if not path.is_file():
         raise NetworkError("does not exist or is not a file")
-    if not zipfile.is_zipfile(path):
+    try:
+        with open(path, "rb") as file:
+            magic = file.read(4)
+    except OSError as error:
+        raise NetworkError(f"cannot be read ({error})") from None
+    # The magic numbers np.load dispatches on: a zip that starts here (or an empty one). A cut
+    # zip keeps its start and is reported below as truncated; other content is not an archive.
+    if magic not in (b"PK\x03\x04", b"PK\x05\x06"):
         raise NetworkError("is not an abchw model file (not a .npz/zip archive)")
     try:
         with np.load(path, allow_pickle=False) as archive:

@@ -22,7 +22,7 @@ import numpy as np
 from .errors import NetworkError
 
 __all__ = [
-    "M_MAX", "N_MAX", "K_MAX", "INPUT_BITS",
+    "M_MAX", "N_MAX", "K_MAX", "DIM_MAX", "INPUT_BITS",
     "Conv", "Dense", "MaxPool", "BatchNorm", "Activation", "Threshold",
     "Stage", "Network",
 ]
@@ -30,8 +30,11 @@ __all__ = [
 #: Largest number of weight bases M and of binary activations N a network may use.
 M_MAX = 8
 N_MAX = 8
-#: Largest dot-product length K = k*k*C_in (conv) or C_in (dense); popcounts fit in 16 bits.
-K_MAX = 65535
+#: Largest dot-product length K = k*k*C_in (conv) or C_in (dense), so that a binary dot
+#: product ``2 p - K`` fits a 16-bit signed operand (one input of an iCE40 SB_MAC16).
+K_MAX = 32767
+#: Largest image side, stride, padding and pool size.
+DIM_MAX = 4096
 #: Bits per input pixel; the first stage reads them as INPUT_BITS binary planes.
 INPUT_BITS = 8
 
@@ -43,8 +46,8 @@ def _fail(field_name, message):
 def _int_param(name, value, minimum):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         _fail(name, f"must be an integer, not {value!r}")
-    if value < minimum:
-        _fail(name, f"must be at least {minimum}, not {value!r}")
+    if not minimum <= value <= DIM_MAX:
+        _fail(name, f"must be in {minimum}..{DIM_MAX}, not {value!r}")
     return int(value)
 
 
@@ -52,14 +55,16 @@ def _float_array(name, value, ndim, *, allow_inf=False):
     array = np.asarray(value)
     if array.dtype.kind not in "fiu" or array.dtype == np.bool_:
         _fail(name, f"must hold real numbers, not dtype {array.dtype}")
-    if array.ndim not in ((ndim,) if isinstance(ndim, int) else ndim):
-        _fail(name, f"must have {ndim} dimension(s), not shape {array.shape}")
+    allowed = (ndim,) if isinstance(ndim, int) else ndim
+    if array.ndim not in allowed:
+        _fail(name, f"must have {' or '.join(map(str, allowed))} dimension(s), "
+                    f"not shape {array.shape}")
     array = array.astype(np.float64)
     bad = np.isnan(array) if allow_inf else ~np.isfinite(array)
     if bad.any():
         index = tuple(int(i) for i in np.argwhere(bad)[0])
         _fail(name, f"must be finite{' or +-inf' if allow_inf else ''}, "
-                    f"not {array[index]!r} at index {index}")
+                    f"not {array[index].item()!r} at index {index}")
     array.setflags(write=False)
     return array
 
@@ -73,7 +78,7 @@ def _bases_array(value, ndim):
     bad = (array != 1) & (array != -1)
     if bad.any():
         index = tuple(int(i) for i in np.argwhere(bad)[0])
-        _fail("bases", f"must hold only -1 and +1, not {array[index]!r} at index {index}")
+        _fail("bases", f"must hold only -1 and +1, not {array[index].item()!r} at index {index}")
     m = array.shape[0]
     if not 1 <= m <= M_MAX:
         _fail("bases", f"has M = {m} weight bases; M must be in 1..{M_MAX}")
@@ -197,11 +202,11 @@ class BatchNorm:
         if len(set(shapes.values())) != 1:
             _fail("gamma", f"and 'beta', 'mean', 'var' must have one shape, not {shapes}")
         if (self.var < 0).any():
-            _fail("var", f"must be non-negative, not {self.var.min()!r}")
-        eps = float(np.asarray(self.eps))
-        if not (np.isfinite(eps) and eps > 0):
+            _fail("var", f"must be non-negative, not {self.var.min().item()!r}")
+        eps = np.asarray(self.eps)
+        if eps.shape != () or eps.dtype.kind not in "fiu" or not (np.isfinite(eps) and eps > 0):
             _fail("eps", f"must be a positive finite number, not {self.eps!r}")
-        object.__setattr__(self, "eps", eps)
+        object.__setattr__(self, "eps", float(eps))
         with np.errstate(over="ignore"):
             if not np.isfinite(self.scale()).all():
                 _fail("gamma", "/ sqrt(var + eps) overflows; the batch norm is degenerate")
@@ -323,13 +328,18 @@ class Network:
     def __post_init__(self):
         shape = tuple(self.input_shape) if isinstance(self.input_shape, (tuple, list)) else None
         if (shape is None or len(shape) != 3
-                or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 1
-                           for d in shape)):
-            raise NetworkError(f"'input_shape' must be three positive integers (C, H, W), "
-                               f"not {self.input_shape!r}")
+                or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool)
+                           and 1 <= d <= limit for d, limit in zip(shape, (K_MAX, DIM_MAX, DIM_MAX)))):
+            raise NetworkError(f"'input_shape' must be three integers (C, H, W) with C in "
+                               f"1..{K_MAX} and H, W in 1..{DIM_MAX}, not {self.input_shape!r}")
         object.__setattr__(self, "input_shape", tuple(int(d) for d in shape))
+        if not isinstance(self.layers, (tuple, list)):
+            raise NetworkError(f"'layers' must be a list of layers, not {self.layers!r}")
+        if (not isinstance(self.classes, (tuple, list))
+                or not all(isinstance(c, str) for c in self.classes)):
+            raise NetworkError(f"'classes' must be a list of text labels, not {self.classes!r}")
         object.__setattr__(self, "layers", tuple(self.layers))
-        object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
+        object.__setattr__(self, "classes", tuple(self.classes))
         for index, layer in enumerate(self.layers):
             if not isinstance(layer, _LAYER_KINDS):
                 raise NetworkError(f"layer {index} is a {type(layer).__name__}, not one of "

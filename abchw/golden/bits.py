@@ -36,11 +36,14 @@ def pack_bits(bits):
 def xnor_popcount(a_words, b_words, k):
     """``popcount(XNOR(a, b))`` over the first ``k`` bits of packed vectors (broadcasting).
 
-    Bits past ``k`` are 0 in both operands, so their XNOR is 1: they are subtracted.
+    Computed as ``k - popcount(XOR(a, b))``: bits past ``k`` are 0 in both operands, so they
+    never differ and need no mask.
     """
-    words = np.bitwise_not(np.bitwise_xor(a_words, b_words))
-    padding = a_words.shape[-1] * 64 - k
-    return np.bitwise_count(words).sum(axis=-1, dtype=np.int64) - padding
+    # Summing word by word is several times faster than a reduction over the short last axis.
+    differing = np.zeros(np.broadcast_shapes(a_words.shape, b_words.shape)[:-1], dtype=np.int64)
+    for word in range(a_words.shape[-1]):
+        differing += np.bitwise_count(a_words[..., word] ^ b_words[..., word])
+    return k - differing
 
 
 def binary_dot(a, b):
