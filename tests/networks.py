@@ -72,6 +72,8 @@ def random_network(rng, *, dyadic=False, max_stages=3, max_m=M_MAX, max_n=N_MAX,
     first stage to be a conv with those parameters."""
     shape = (int(rng.integers(1, 4)), int(rng.integers(1, max_size + 1)),
              int(rng.integers(1, max_size + 1)))
+    if first_conv is not None:     # the forced kernel must fit the image without padding help
+        shape = (shape[0], max(shape[1], first_conv[0]), max(shape[2], first_conv[0]))
     input_shape = shape
     in_scales = 2.0 ** np.arange(INPUT_BITS)
     stages = int(rng.integers(1, max_stages + 1))

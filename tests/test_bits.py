@@ -1,7 +1,6 @@
 """abchw.golden.bits: the {-1,+1} <-> bit encoding, word packing and the XNOR-popcount identity."""
 
 import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -54,7 +54,8 @@ def quantize_coefficients(c, *, coef_bits=COEF_BITS):
     largest = np.abs(c).max() if c.size else 0.0
     if largest == 0:
         return np.zeros(c.shape, dtype=np.int64), 0
-    f = int(np.floor(np.log2(limit / largest)))
+    # A difference of logs: limit / largest overflows to inf for a subnormal largest |c|.
+    f = int(np.floor(np.log2(limit) - np.log2(largest)))
     while not _fits(c, f, limit):  # rounding up can push the largest value past the limit
         f -= 1
     while _fits(c, f + 1, limit):

@@ -39,12 +39,18 @@ def _fold_batchnorm(norm, activation, frac_bits, bound):
         mid = lo + (hi - lo) // 2
         q = _batchnorm_predicate(mid, norm, activation, frac_bits) ^ falling[:, None]
         hi = np.where(q, mid, hi)
-        lo = np.where(q, lo, mid + 1)
+        # min: an entry already converged on the "never" value must not step past it.
+        lo = np.where(q, lo, np.minimum(mid + 1, hi))
     return lo, falling.copy()
 
 
 def _fold_threshold(threshold, frac_bits, bound):
-    scaled = np.ldexp(threshold.thresholds, frac_bits)            # exact: a power-of-two scale
+    with np.errstate(over="ignore"):     # a huge t overflows to +-inf, which the clip handles
+        scaled = np.ldexp(threshold.thresholds, frac_bits)        # exact: a power-of-two scale
+    # ... unless it underflows to +-0: t * 2**f then lies strictly between 0 and +-1, and +-0.5
+    # has the same ceil and floor.
+    scaled = np.where((scaled == 0) & (threshold.thresholds != 0),
+                      np.copysign(0.5, threshold.thresholds), scaled)
     invert = threshold.invert
     t = np.where(invert[:, None], np.floor(scaled) + 1, np.ceil(scaled))
     return np.clip(t, -(bound + 1), bound + 1).astype(np.int64), invert.copy()
