@@ -40,10 +40,12 @@ def _images(path, input_shape):
     if images.ndim == 3:
         images = images[None]
     if images.ndim != 4 or images.shape[1:] != input_shape or images.shape[0] == 0:
-        raise AbchwError(f"--input '{path}' must hold images of shape (B, {', '.join(map(str, input_shape))}) "
+        shape = ", ".join(map(str, input_shape))
+        raise AbchwError(f"--input '{path}' must hold images of shape (B, {shape}) "
                          f"or one image {input_shape} for this model, not {images.shape}")
     if images.dtype.kind not in "iu":
-        raise AbchwError(f"--input '{path}' must hold integer pixels 0..255, not dtype {images.dtype}")
+        raise AbchwError(f"--input '{path}' must hold integer pixels 0..255, "
+                         f"not dtype {images.dtype}")
     if images.min() < 0 or images.max() > 255:
         raise AbchwError(f"--input '{path}' has pixels outside 0..255 "
                          f"(min {images.min()}, max {images.max()})")
@@ -92,7 +94,8 @@ def classify(network, images, labels=None, *, coef_bits=COEF_BITS):
 
 def _print(report, source, show):
     print(f"model: {report['model'] or '(unnamed)'}: {report['stages']} stages, "
-          f"M = {report['M']}, N = {report['N']}, input {'x'.join(map(str, report['input_shape']))}, "
+          f"M = {report['M']}, N = {report['N']}, "
+          f"input {'x'.join(map(str, report['input_shape']))}, "
           f"{report['coef_bits']}-bit coefficients")
     print(f"images: {report['images']} from {source}")
     for index, prediction in enumerate(report["predictions"][:show]):

@@ -9,7 +9,7 @@ __all__ = ["command"]
 
 
 def command(prog):
-    """Decorate a ``main(argv=None)``: an :class:`AbchwError` prints ``prog: error: ...``, exits 2."""
+    """Decorate ``main(argv=None)``: an :class:`AbchwError` prints ``prog: error: ...``, exits 2."""
     def decorate(main):
         @functools.wraps(main)
         def wrapper(argv=None):

@@ -329,7 +329,8 @@ class Network:
         shape = tuple(self.input_shape) if isinstance(self.input_shape, (tuple, list)) else None
         if (shape is None or len(shape) != 3
                 or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool)
-                           and 1 <= d <= limit for d, limit in zip(shape, (K_MAX, DIM_MAX, DIM_MAX)))):
+                           and 1 <= d <= limit
+                           for d, limit in zip(shape, (K_MAX, DIM_MAX, DIM_MAX), strict=True))):
             raise NetworkError(f"'input_shape' must be three integers (C, H, W) with C in "
                                f"1..{K_MAX} and H, W in 1..{DIM_MAX}, not {self.input_shape!r}")
         object.__setattr__(self, "input_shape", tuple(int(d) for d in shape))
@@ -353,14 +354,16 @@ class Network:
     def _group_stages(self):
         layers = list(enumerate(self.layers))
         if not layers:
-            raise NetworkError("'layers' is empty; a network needs at least one conv or dense layer")
+            raise NetworkError("'layers' is empty; a network needs at least one conv or dense "
+                               "layer")
         stages = []
         shape, n_in = self.input_shape, INPUT_BITS
         while layers:
             index, linear = layers.pop(0)
             where = f"layer {index} ({linear.kind})"
             if not isinstance(linear, (Conv, Dense)):
-                expected = "conv or dense" if not stages else "conv or dense (the previous stage ended)"
+                expected = ("conv or dense" if not stages
+                            else "conv or dense (the previous stage ended)")
                 raise NetworkError(f"{where}: expected {expected}; a stage starts with a conv or "
                                    f"dense layer")
             in_shape, out_shape = self._linear_shapes(where, linear, shape)

@@ -71,7 +71,8 @@ def main():
             median, low, high = median_ms_per_image(run, batches, args.repeats)
             rows.append({"model": name, "mode": mode, "median_ms_per_image": median,
                          "min_ms_per_image": low, "max_ms_per_image": high})
-            print(f"{name:8s} {mode:22s} median {median:.3f} ms/image (min {low:.3f}, max {high:.3f})")
+            print(f"{name:8s} {mode:22s} median {median:.3f} ms/image "
+                  f"(min {low:.3f}, max {high:.3f})")
     result = {
         "command": COMMAND, "model": network.name, "input_shape": list(network.input_shape),
         "repeats": args.repeats, "cores": 1, "cpu": cpu_name(), "python": platform.python_version(),

@@ -47,7 +47,8 @@ def hidden_stage(linear, pool, planes, scales, in_shape):
     norm = calibrated(bare, planes, scales)
     activation = Activation(SHIFTS, SCALES)
     stage = Stage(linear, pool, norm, activation, in_shape, None, planes.shape[0])
-    return [linear] + ([pool] if pool else []) + [norm, activation], float_stage(stage, planes, scales)
+    layers = [linear] + ([pool] if pool else []) + [norm, activation]
+    return layers, float_stage(stage, planes, scales)
 
 
 def build(images, labels, seed):
@@ -76,8 +77,10 @@ def main():
     network = build(images[~test], labels[~test], args.seed)
     float_scores = float_forward(network, images[test])[-1].y
     integer_scores = integer_forward(lower(network), images[test])[-1].y
-    print(f"{network.name}: test accuracy float {np.mean(float_scores.argmax(1) == labels[test]):.3f}, "
-          f"integer {np.mean(integer_scores.argmax(1) == labels[test]):.3f} "
+    float_accuracy = np.mean(float_scores.argmax(1) == labels[test])
+    integer_accuracy = np.mean(integer_scores.argmax(1) == labels[test])
+    print(f"{network.name}: test accuracy float {float_accuracy:.3f}, "
+          f"integer {integer_accuracy:.3f} "
           f"({test.sum()} images)")
     model_file.save(network, DATA / "default_model.npz")
     with atomic_write(DATA / "digits_test.npz") as file:

@@ -17,7 +17,7 @@ DEFAULT_RIDGE = 1e-6
 
 
 def default_shifts(m):
-    """The paper's base shifts: ``u_i = -1 + (i-1) * 2 / (M-1)`` for M > 1, ``u_1 = 0`` for M = 1."""
+    """The paper's base shifts: ``u_i = -1 + (i-1) * 2/(M-1)`` for M > 1, ``u_1 = 0`` for M = 1."""
     if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or not 1 <= m <= M_MAX:
         raise ValueError(f"M must be an integer in 1..{M_MAX}, not {m!r}")
     if m == 1:
