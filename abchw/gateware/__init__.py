@@ -1,0 +1,1 @@
+"""Amaranth gateware of the accelerator: processing elements and the blocks around them."""
