@@ -1,4 +1,4 @@
-"""Verilator ``--lint-only -Wall`` on the Verilog of every block, smallest and largest configuration.
+"""Verilator ``--lint-only -Wall`` on the Verilog of every block, smallest and largest config.
 
 Every warning in the emitted file must be explained by an :data:`ALLOWLIST` entry: a warning kind,
 a condition on the warning, and why that is harmless in Amaranth-emitted Verilog. Anything else

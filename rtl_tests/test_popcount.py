@@ -25,7 +25,8 @@ def pe(request):
 
 def vectors(rng, lanes, k_max, count):
     """Random vectors plus the edge cases: K = 1, S-1, S, S+1, k_max; all-match, no-match."""
-    lengths = sorted({1, max(1, lanes - 1), lanes, lanes + 1, 2 * lanes + 1, k_max} & set(range(1, k_max + 1)))
+    edges = {1, max(1, lanes - 1), lanes, lanes + 1, 2 * lanes + 1, k_max}
+    lengths = sorted(edges & set(range(1, k_max + 1)))
     lengths += list(rng.integers(1, min(k_max, 6 * lanes) + 1, size=count))
     cases = []
     for k in lengths:

@@ -25,19 +25,10 @@ import numpy as np  # noqa: E402
 from abchw import builtin  # noqa: E402
 from abchw.atomic import atomic_write  # noqa: E402
 from abchw.golden import float_forward, integer_forward, lower  # noqa: E402
+from abchw.machine import cpu_name  # noqa: E402
 
 COMMAND = "python scripts/bench_golden.py"
 SINGLE_IMAGES = 100
-
-
-def cpu_name():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def median_ms_per_image(run, batches, repeats):

@@ -65,7 +65,23 @@ def test_widths(params, acc_bits):
     bound = bank.arithmetic.bound
     assert -(1 << acc_bits - 1) <= -(bound + 1) and bound + 1 < 1 << acc_bits - 1
     assert bound + 1 >= 1 << acc_bits - 2
-    assert bank.latency == pool.latency == 1
+    # Registers from an accepted value to its output: the bank's digit comparisons and output
+    # register; one stage per digit of the pooling unit's running maximum.
+    assert bank.latency == 2 and pool.latency == 3
+
+
+@pytest.mark.parametrize("params, bank_digits, pool_digits", [
+    (dict(m=8, n=8), (15, 11, 11), (12, 12, 13)),   # 37 bits: upper bank digits 30% each
+    (dict(m=1, n=1), (14, 10, 10), (11, 11, 12)),   # 34 bits
+    (SMALL, (5, 3, 3), (3, 4, 4)),                  # 11 bits
+    (dict(m=1, n=1, k_max=1, coef_bits=2), (1, 2, 2), (1, 2, 2)),   # 5 bits
+])
+def test_digit_widths(params, bank_digits, pool_digits):
+    """The bank's (low, middle, top) and the pooling unit's (top, middle, low) digits cover the
+    accumulator width, each at least one bit."""
+    bank, pool = ComparatorBank(**params), MaxPoolUnit(**params)
+    assert bank.digit_widths == bank_digits and pool.digit_widths == pool_digits
+    assert sum(bank_digits) == sum(pool_digits) == bank.acc_bits
 
 
 def simulate(dut, source, sink, payloads, ready):

@@ -118,7 +118,8 @@ def test_failed_save_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch,
         save(full_network(), path)
     before = path.read_bytes() if previous else None
     monkeypatch.setattr(model_file.np, "savez_compressed", failing_savez)
-    with pytest.raises(NetworkError, match=f"^cannot write model file '{re.escape(str(path))}': disk full$"):
+    message = f"^cannot write model file '{re.escape(str(path))}': disk full$"
+    with pytest.raises(NetworkError, match=message):
         save(Network((1, 4, 4), [Dense(np.ones((1, 2, 16), np.int8), [1.0])]), path)
     assert os.listdir(tmp_path) == (["model.npz"] if previous else [])
     if previous:
@@ -323,7 +324,8 @@ BAD_FILES = [
     pytest.param(npz(classes="abc"), r"header 'classes' must be a list of text, not 'abc'$",
                  id="classes-string"),
     pytest.param(npz(input_shape=[1, 6]), r"'input_shape' must be three integers \(C, H, W\) "
-                                          r"with C in 1..32767 and H, W in 1..4096, not \[1, 6\]$", id="bad-input-shape"),
+                                          r"with C in 1..32767 and H, W in 1..4096, not \[1, 6\]$",
+                 id="bad-input-shape"),
     pytest.param(npz(input_shape=[1, 6.0, 6]), r"'input_shape' must be three integers",
                  id="float-input-shape"),
     # layer headers

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from abchw.errors import AbchwError, NetworkError
-from abchw.network import (DIM_MAX, INPUT_BITS, K_MAX, M_MAX, N_MAX, Activation, BatchNorm, Conv, Dense,
-                           MaxPool, Network, Threshold)
+from abchw.network import (DIM_MAX, INPUT_BITS, K_MAX, M_MAX, N_MAX, Activation, BatchNorm, Conv,
+                           Dense, MaxPool, Network, Threshold)
 
 
 def conv(c_out, c_in, k=3, m=1, **kw):
