@@ -1,5 +1,6 @@
 # amaranth: UnusedElaboratable=no
-"""Comparator bank and max-pooling unit without a Verilog simulator: parameter validation, port
+"""Comparator bank and max-pooling unit without a Verilog simulator (and, for the messages of
+the parameters every block shares, the accumulator): parameter validation, port
 widths against hand-computed values, and a few hand-checked beats in ``amaranth.sim`` with
 backpressure. The bit-for-bit tests against the golden model are in ``rtl_tests/``."""
 
@@ -7,19 +8,23 @@ import re
 
 import pytest
 from amaranth import signed, unsigned
+from amaranth.hdl import Fragment
 from amaranth.sim import Simulator
 
+from abchw.gateware.accumulator import BetaAccumulator
 from abchw.gateware.comparator import ComparatorBank, ComparatorLayout
 from abchw.gateware.maxpool import MaxPoolUnit, PoolLayout
 
 BLOCKS = [ComparatorBank, MaxPoolUnit]
+#: Every block whose widths come from Arithmetic, for the parameter messages.
+ARITHMETIC_BLOCKS = [BetaAccumulator, *BLOCKS]
 
 # A small build: bound = M * max(N, 8) * (2**(coef_bits-1) - 1) * k_max = 2 * 8 * 7 * 9 = 1008,
 # so thresholds span [-1009, 1009] and the accumulator has bits_for(1009) + 1 = 11 bits.
 SMALL = dict(m=2, n=3, k_max=9, coef_bits=4)
 
 
-@pytest.mark.parametrize("block", BLOCKS)
+@pytest.mark.parametrize("block", ARITHMETIC_BLOCKS)
 @pytest.mark.parametrize("params, message", [
     (dict(m=0, n=1), "m must be an integer in 1..8, not 0"),
     (dict(m=9, n=1), "m must be an integer in 1..8, not 9"),
@@ -38,7 +43,7 @@ def test_invalid_parameters_are_named(block, params, message):
         block(**params)
 
 
-@pytest.mark.parametrize("block", BLOCKS)
+@pytest.mark.parametrize("block", ARITHMETIC_BLOCKS)
 def test_parameters_are_keyword_only(block):
     with pytest.raises(TypeError):
         block(1, 1)
@@ -132,3 +137,14 @@ def test_max_pool_unit_in_simulation():
                 for group in groups for i, v in enumerate(group)]
     assert simulate(dut, dut.values, dut.maxima, payloads, [1, 0, 1, 1, 0, 0]) == \
         [3, 2, -1024, 1008, 0, -5]
+
+
+@pytest.mark.parametrize("block", ARITHMETIC_BLOCKS)
+def test_every_m_and_n_elaborates(block):
+    for m in range(1, 9):
+        for n in range(1, 9):
+            dut = block(m=m, n=n)
+            Fragment.get(dut, None)
+            # the width holds the bound and the "never" threshold bound + 1, not one bit more
+            acc_bits, bound = dut.arithmetic.acc_bits, dut.arithmetic.bound
+            assert bound + 1 <= 2 ** (acc_bits - 1) - 1 < 2 * (bound + 1)
