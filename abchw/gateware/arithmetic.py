@@ -7,13 +7,14 @@ accumulator must hold ``M * max(N, 8)`` terms (see ``docs/arithmetic.md``).
 
 from dataclasses import dataclass
 
+from amaranth import C
 from amaranth.utils import bits_for
 
 from ..golden.fixed_point import COEF_BITS, accumulator_bits, worst_case_bound
 from .params import check_int
 from ..network import INPUT_BITS, K_MAX, M_MAX, N_MAX
 
-__all__ = ["Arithmetic"]
+__all__ = ["Arithmetic", "offset_binary"]
 
 
 @dataclass(frozen=True)
@@ -59,3 +60,10 @@ class Arithmetic:
     def acc_bits(self):
         """Signed accumulator width, holding ``[-(bound+1), bound+1]``."""
         return accumulator_bits(self.bound)
+
+
+def offset_binary(value):
+    """A signed value with its sign bit flipped, as unsigned: unsigned order is signed order,
+    so digits of it can be compared on carry chains from the top digit down."""
+    width = len(value)
+    return value.as_unsigned() ^ C(1 << width - 1, width)

@@ -50,7 +50,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden.fixed_point import COEF_BITS
 from ..network import K_MAX
-from .arithmetic import Arithmetic
+from .arithmetic import Arithmetic, offset_binary
 
 __all__ = ["ComparatorLayout", "ComparatorBank"]
 
@@ -104,8 +104,7 @@ class ComparatorBank(wiring.Component):
         m.submodules.pipeline = EnableInserter(advance)(pipeline)
 
         beat = self.values.payload
-        sign = C(1 << self.acc_bits - 1, self.acc_bits)
-        value = beat.value.as_unsigned() ^ sign          # signed order as unsigned order
+        value = offset_binary(beat.value)
         low, middle, _ = self.digit_widths
         upper_digits = ((low, low + middle), (low + middle, self.acc_bits))
 
@@ -114,7 +113,7 @@ class ComparatorBank(wiring.Component):
         pipeline.d.sync += [valid.eq(self.values.valid), invert.eq(beat.invert)]
         fires = []
         for i in range(self.n):
-            threshold = beat.thresholds[i].as_unsigned() ^ sign
+            threshold = offset_binary(beat.thresholds[i])
             below_low = Signal(reset_less=True, name=f"below_low{i}")
             carry = (Cat(C(1, 1), value[:low]) + Cat(C(1, 1), ~threshold[:low]))[-1]
             pipeline.d.sync += below_low.eq(~carry)

@@ -56,7 +56,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden.fixed_point import COEF_BITS
 from ..network import K_MAX
-from .arithmetic import Arithmetic
+from .arithmetic import Arithmetic, offset_binary
 
 __all__ = ["PoolLayout", "MaxPoolUnit"]
 
@@ -122,8 +122,7 @@ class MaxPoolUnit(wiring.Component):
         m.submodules.pipeline = EnableInserter(advance)(pipeline)
 
         beat = self.values.payload
-        sign = C(1 << self.acc_bits - 1, self.acc_bits)
-        value = beat.value.as_unsigned() ^ sign          # signed order as unsigned order
+        value = offset_binary(beat.value)
         fresh = Signal(init=1)
         with m.If(advance & self.values.valid):
             m.d.sync += fresh.eq(beat.last)
