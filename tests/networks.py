@@ -16,10 +16,20 @@ representable in 16 bits and the float and integer models must agree bit for bit
 import numpy as np
 from hypothesis import strategies as st
 
-from abchw.network import (INPUT_BITS, M_MAX, N_MAX, Activation, BatchNorm, Conv, Dense, MaxPool,
-                           Network, Threshold)
+from abchw.network import (
+    INPUT_BITS,
+    M_MAX,
+    N_MAX,
+    Activation,
+    BatchNorm,
+    Conv,
+    Dense,
+    MaxPool,
+    Network,
+    Threshold,
+)
 
-__all__ = ["random_network", "random_images", "networks", "stage_coefficients"]
+__all__ = ["networks", "random_images", "random_network", "stage_coefficients"]
 
 
 def _dyadic(rng, size, *, positive=False):
@@ -67,9 +77,10 @@ def _threshold(rng, spread, n, scales):
 
 
 def random_network(rng, *, dyadic=False, max_stages=3, max_m=M_MAX, max_n=N_MAX,
-                   max_channels=4, max_size=9, first_conv=None):
+                   max_channels=4, max_size=9, first_conv=None, exact=False):
     """A random valid :class:`Network`; ``first_conv=(kernel, padding, stride)`` forces the
-    first stage to be a conv with those parameters."""
+    first stage to be a conv with those parameters; ``exact``: every stage has M = max_m and
+    N = max_n."""
     shape = (int(rng.integers(1, 4)), int(rng.integers(1, max_size + 1)),
              int(rng.integers(1, max_size + 1)))
     if first_conv is not None:     # the forced kernel must fit the image without padding help
@@ -80,7 +91,7 @@ def random_network(rng, *, dyadic=False, max_stages=3, max_m=M_MAX, max_n=N_MAX,
     layers = []
     for index in range(stages):
         last = index == stages - 1
-        m = int(rng.integers(1, max_m + 1))
+        m = max_m if exact else int(rng.integers(1, max_m + 1))
         out_channels = int(rng.integers(1, max_channels + 1))
         forced = first_conv if index == 0 else None
         if len(shape) == 3 and (forced is not None or rng.random() < 0.75):
@@ -117,7 +128,7 @@ def random_network(rng, *, dyadic=False, max_stages=3, max_m=M_MAX, max_n=N_MAX,
         coefficients = stage_coefficients(linear.alpha, out_channels, in_scales)
         spread = np.sqrt(k * (coefficients ** 2).sum(axis=(1, 2)))
         spread = np.where(spread > 0, spread, 1.0)
-        n = int(rng.integers(1, max_n + 1))
+        n = max_n if exact else int(rng.integers(1, max_n + 1))
         scales = _scales(rng, n, dyadic)
         if rng.random() < 0.6:
             layers.append(_batch_norm(rng, spread))

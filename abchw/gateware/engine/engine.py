@@ -1,0 +1,332 @@
+"""The engine: a byte-stream-programmed ABC-Net accelerator that runs any network that fits it.
+
+Datapath of one stage (``docs/engine.md`` has the diagram)::
+
+    sequencer -> activation + weight memories -> PE array (PEs + accumulators) -> value buffer
+      -> max-pool -> threshold fetch -> comparator bank -> plane writer -> activation memory
+                  \\-> (last stage) byte serializer -> results
+
+Control: the ``commands`` byte stream carries (little-endian integers)
+
+* ``0x01 mem addr[3] count[3] words...``: write ``count`` words from ``addr`` into memory
+  ``mem`` (:data:`MEMORIES`); each word takes ``ceil(width / 8)`` bytes, little-endian;
+* ``0x02 pixels...``: run one inference on the image that follows (``image_bytes`` of the first
+  descriptor, pixel by pixel, the channels of a pixel together). The engine loads its 8
+  bit-planes, runs the stages of the program one after the other until the one marked
+  ``final`` (its scores go out as ``score_bytes`` bytes each, position by position, channel
+  by channel), then sends its :data:`~.config.COUNTERS` (8 bytes each).
+
+Any other command byte is ignored. Feature maps of consecutive stages live in different regions
+of the activation memory (the compiler's allocation), so a stage reads one while writing the
+next. ``observe`` exposes the activation writes and the stage being run, for simulation.
+"""
+
+from amaranth import Cat, Module, Shape, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ...network import INPUT_BITS
+from ..comparator import ComparatorBank
+from ..maxpool import MaxPoolUnit
+from .config import COUNTERS
+from .descriptor import DescriptorLayout
+from .pe_array import PeArray
+from .plane_writer import PlaneWriter
+from .sequencer import Sequencer
+from .serializer import WORD_BYTES, ByteSerializer
+from .threshold_fetch import ThresholdFetch, ThresholdLayout
+from .value_buffer import ValueBuffer
+
+__all__ = ["MEMORIES", "PHASES", "RUN", "WRITE", "Engine"]
+
+#: Command bytes.
+WRITE, RUN = 0x01, 0x02
+#: Memory numbers of the WRITE command.
+MEMORIES = ("descriptors", "weights", "coefficients", "thresholds")
+#: ``observe.phase`` values.
+PHASES = {"idle": 0, "load": 1, "compute": 2, "other": 3}
+COUNTER_BITS = 48
+HEADER_BYTES = 7
+
+
+def memory_shapes(config):
+    """``{name: (shape of a word, depth)}`` of the memories a WRITE command may fill."""
+    return {
+        "descriptors": (DescriptorLayout(config), config.stages_max),
+        "weights": (unsigned(config.pes * config.lanes), config.weight_words),
+        "coefficients": (data.ArrayLayout(signed(config.coef_bits), config.pes),
+                         config.coef_words),
+        "thresholds": (ThresholdLayout(config), config.threshold_words),
+    }
+
+
+def word_bytes(shape):
+    """Bytes a word of ``shape`` takes on the command stream."""
+    return -(-Shape.cast(shape).width // 8)
+
+
+class Engine(wiring.Component):
+    """The engine of a build :class:`~.config.EngineConfig` ``config`` (see module documentation).
+
+    Ports: ``commands`` (in) and ``results`` (out) byte streams; ``observe`` (out): the
+    activation memory's write port (``write_en``, ``write_addr``, ``write_data``), ``stage``
+    (the stage being run), ``phase`` (:data:`PHASES`), ``beat`` (the PE array took a beat).
+    """
+
+    def __init__(self, config):
+        self.config = config
+        super().__init__({
+            "commands": In(stream.Signature(8)),
+            "results": Out(stream.Signature(8)),
+            "observe": Out(wiring.Signature({
+                "write_en": Out(1), "write_addr": Out(config.act_addr_bits),
+                "write_data": Out(config.lanes), "stage": Out(4), "phase": Out(2),
+                "beat": Out(1)})),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        config = self.config
+        shapes = memory_shapes(config)
+        memories = {name: Memory(shape=shape, depth=depth, init=[])
+                    for name, (shape, depth) in shapes.items()}
+        memories["activations"] = Memory(shape=config.lanes, depth=config.act_words, init=[])
+        for name, memory in memories.items():
+            m.submodules[name] = memory
+
+        m.submodules.sequencer = sequencer = Sequencer(config)
+        m.submodules.pe_array = pe_array = PeArray(config)
+        m.submodules.value_buffer = value_buffer = ValueBuffer(config)
+        m.submodules.maxpool = maxpool = MaxPoolUnit(m=config.m, n=config.n,
+                                                     coef_bits=config.coef_bits)
+        m.submodules.threshold_fetch = fetch = ThresholdFetch(config)
+        m.submodules.comparator = comparator = ComparatorBank(m=config.m, n=config.n,
+                                                              coef_bits=config.coef_bits)
+        m.submodules.plane_writer = writer = PlaneWriter(config)
+        m.submodules.serializer = serializer = ByteSerializer()
+
+        descriptor_port = memories["descriptors"].read_port()
+        descriptor = descriptor_port.data
+        stage = Signal(config.stage_bits)
+        m.d.comb += [descriptor_port.addr.eq(stage), descriptor_port.en.eq(0)]
+
+        # Beats: the memories are read in the cycle the sequencer fires, the PE array takes
+        # the words in the next, and the coefficients ``coefficient_delay`` cycles later.
+        act_read = memories["activations"].read_port()
+        weight_read = memories["weights"].read_port()
+        coef_read = memories["coefficients"].read_port()
+        m.d.comb += [sequencer.descriptor.eq(descriptor),
+                     act_read.addr.eq(sequencer.act_addr), weight_read.addr.eq(
+                         sequencer.weight_addr)]
+        coef_addr = sequencer.coef_addr
+        for _ in range(pe_array.coefficient_delay):
+            delayed = Signal.like(coef_addr)
+            m.d.sync += delayed.eq(coef_addr)
+            coef_addr = delayed
+        m.d.comb += coef_read.addr.eq(coef_addr)
+        m.d.sync += [pe_array.valid.eq(sequencer.fire), pe_array.first.eq(sequencer.first),
+                     pe_array.last.eq(sequencer.group_last)]
+        m.d.comb += [pe_array.weights.eq(weight_read.data),
+                     pe_array.activations.eq(act_read.data),
+                     pe_array.coefficients.eq(coef_read.data), pe_array.k.eq(descriptor.k)]
+
+        # Values: buffer, max-pool, then thresholds and comparators, or the score bytes.
+        pool_window = Signal.like(value_buffer.window)
+        m.d.comb += [
+            value_buffer.write_valid.eq(pe_array.values_valid),
+            value_buffer.write_values.eq(pe_array.values),
+            value_buffer.reserve.eq(sequencer.reserve),
+            sequencer.can_reserve.eq(value_buffer.can_reserve),
+            pool_window.eq(descriptor.pool * descriptor.pool),
+            value_buffer.window.eq(pool_window),
+            value_buffer.channels.eq(descriptor.channels),
+        ]
+        wiring.connect(m, value_buffer.values, maxpool.values)
+        threshold_port = memories["thresholds"].read_port()
+        m.d.comb += [fetch.base.eq(descriptor.threshold_base),
+                     fetch.channels.eq(descriptor.channels),
+                     threshold_port.addr.eq(fetch.read_addr), threshold_port.en.eq(fetch.read_en),
+                     fetch.read_data.eq(threshold_port.data)]
+        wiring.connect(m, fetch.values, comparator.values)
+
+        final = descriptor.final
+        score_valid = Signal()
+        m.d.comb += [fetch.maxima.payload.eq(maxpool.maxima.payload),
+                     fetch.maxima.valid.eq(maxpool.maxima.valid & ~final),
+                     score_valid.eq(maxpool.maxima.valid & final),
+                     maxpool.maxima.ready.eq(
+                         final & serializer.words.ready | ~final & fetch.maxima.ready)]
+
+        # The activation memory's one write port: the plane writer, fed by the image loader or
+        # by the comparators.
+        act_write = memories["activations"].write_port()
+        m.d.comb += [act_write.addr.eq(writer.write_addr), act_write.data.eq(writer.write_data),
+                     act_write.en.eq(writer.write_en),
+                     self.observe.write_en.eq(writer.write_en),
+                     self.observe.write_addr.eq(writer.write_addr),
+                     self.observe.write_data.eq(writer.write_data),
+                     self.observe.stage.eq(stage), self.observe.beat.eq(sequencer.fire)]
+
+        self._control(m, memories, shapes, descriptor_port, descriptor, stage, sequencer,
+                      value_buffer, fetch, comparator, maxpool, writer, serializer, score_valid)
+        return m
+
+    def _control(self, m, memories, shapes, descriptor_port, descriptor, stage, sequencer,
+                 value_buffer, fetch, comparator, maxpool, writer, serializer, score_valid):
+        config = self.config
+        command = self.commands
+        serializer_words = serializer.words
+        m.d.comb += [self.results.payload.eq(serializer.bytes.payload),
+                     self.results.valid.eq(serializer.bytes.valid),
+                     serializer.bytes.ready.eq(self.results.ready)]
+
+        # WRITE: the header, then words assembled byte by byte at the top of ``shift``.
+        header = Signal(8 * HEADER_BYTES)
+        header_count = Signal(range(HEADER_BYTES + 1))
+        memory_number = header[:8]
+        write_addr, write_count = Signal(24), Signal(24)
+        widths = {name: Shape.cast(shape).width for name, (shape, _) in shapes.items()}
+        shift_bits = 8 * max(word_bytes(shape) for shape, _ in shapes.values())
+        shift = Signal(shift_bits)
+        byte_count = Signal(range(shift_bits // 8 + 1))
+        word_done = Signal()
+        ports = {name: memories[name].write_port() for name in shapes}
+        for number, (name, port) in enumerate(ports.items()):
+            start = shift_bits - 8 * word_bytes(shapes[name][0])
+            m.d.comb += [port.addr.eq(write_addr), port.data.eq(shift[start:start + widths[name]]),
+                         port.en.eq(word_done & (memory_number == number))]
+        word_size = Signal.like(byte_count)
+        with m.Switch(memory_number):
+            for number, name in enumerate(ports):
+                with m.Case(number):
+                    m.d.comb += word_size.eq(word_bytes(shapes[name][0]))
+
+        # Counters of the current inference.
+        counters = {name: Signal(COUNTER_BITS, name=name) for name in COUNTERS}
+        counter_index = Signal(range(len(COUNTERS)))
+        m.d.comb += [serializer_words.payload.count.eq(WORD_BYTES)]
+
+        # The end of a stage: every group issued and read out of the value buffer, every
+        # pooled value through the comparators and written (or sent).
+        in_flight = Signal(range(1 << 12))
+        window_sent = value_buffer.values.valid & value_buffer.values.ready & \
+            value_buffer.values.payload.last
+        value_done = Signal()
+        m.d.sync += in_flight.eq(in_flight + window_sent - value_done)
+        stage_done = Signal()
+        m.d.comb += stage_done.eq(~sequencer.running & value_buffer.idle & (in_flight == 0)
+                                  & writer.idle & serializer.idle)
+
+        start, load_start = Signal(), Signal()
+        loading = Signal()
+        m.d.comb += [sequencer.start.eq(start), value_buffer.start.eq(start),
+                     fetch.start.eq(start), writer.start.eq(start | load_start)]
+        # The plane writer's source and geometry: the image, or the comparators' bits.
+        with m.If(loading):
+            m.d.comb += [writer.channels.eq(descriptor.in_channels),
+                         writer.planes.eq(INPUT_BITS), writer.base.eq(descriptor.in_base),
+                         writer.plane_stride.eq(descriptor.plane_stride)]
+        with m.Else():
+            m.d.comb += [writer.channels.eq(descriptor.channels),
+                         writer.planes.eq(descriptor.out_planes),
+                         writer.base.eq(descriptor.out_base),
+                         writer.plane_stride.eq(descriptor.out_plane_stride),
+                         writer.bits.valid.eq(comparator.bits.valid),
+                         writer.bits.payload.eq(comparator.bits.payload),
+                         comparator.bits.ready.eq(writer.bits.ready)]
+        image_left = Signal.like(descriptor.image_bytes)
+
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += [command.ready.eq(1), self.observe.phase.eq(PHASES["idle"])]
+                with m.If(command.valid):
+                    with m.If(command.payload == WRITE):
+                        m.d.sync += header_count.eq(0)
+                        m.next = "HEADER"
+                    with m.If(command.payload == RUN):
+                        m.d.sync += [stage.eq(0)] + [c.eq(0) for c in counters.values()]
+                        m.next = "IMAGE_DESCRIPTOR"
+            with m.State("HEADER"):
+                m.d.comb += [command.ready.eq(header_count != HEADER_BYTES),
+                             self.observe.phase.eq(PHASES["other"])]
+                with m.If(header_count == HEADER_BYTES):
+                    m.d.sync += [write_addr.eq(header[8:32]), write_count.eq(header[32:56]),
+                                 byte_count.eq(0)]
+                    m.next = "WORDS"
+                with m.Elif(command.valid):
+                    m.d.sync += [header.eq(Cat(header[8:], command.payload)),
+                                 header_count.eq(header_count + 1)]
+            with m.State("WORDS"):
+                m.d.comb += [command.ready.eq(write_count != 0),
+                             self.observe.phase.eq(PHASES["other"])]
+                m.d.sync += word_done.eq(0)
+                with m.If(word_done):
+                    m.d.sync += write_addr.eq(write_addr + 1)
+                with m.If(write_count == 0), m.If(~word_done):
+                    m.next = "IDLE"
+                with m.Elif(command.valid):
+                    m.d.sync += [shift.eq(Cat(shift[8:], command.payload)),
+                                 byte_count.eq(byte_count + 1)]
+                    with m.If(byte_count == word_size - 1):
+                        m.d.sync += [byte_count.eq(0), word_done.eq(1),
+                                     write_count.eq(write_count - 1)]
+            with m.State("IMAGE_DESCRIPTOR"):
+                m.d.comb += [descriptor_port.en.eq(1), self.observe.phase.eq(PHASES["load"])]
+                m.next = "IMAGE_START"
+            with m.State("IMAGE_START"):
+                m.d.comb += [load_start.eq(1), loading.eq(1),
+                             self.observe.phase.eq(PHASES["load"])]
+                m.d.sync += [image_left.eq(descriptor.image_bytes),
+                             counters["load_cycles"].eq(counters["load_cycles"] + 1)]
+                m.next = "IMAGE"
+            with m.State("IMAGE"):
+                m.d.comb += [loading.eq(1), self.observe.phase.eq(PHASES["load"]),
+                             writer.bits.valid.eq(command.valid & (image_left != 0)),
+                             writer.bits.payload.eq(command.payload),
+                             command.ready.eq(writer.bits.ready & (image_left != 0))]
+                m.d.sync += counters["load_cycles"].eq(counters["load_cycles"] + 1)
+                with m.If(command.valid & command.ready):
+                    m.d.sync += image_left.eq(image_left - 1)
+                with m.If((image_left == 0) & writer.idle):
+                    m.next = "STAGE_DESCRIPTOR"
+            with m.State("STAGE_DESCRIPTOR"):
+                m.d.comb += [descriptor_port.en.eq(1), self.observe.phase.eq(PHASES["compute"])]
+                m.d.sync += counters["compute_cycles"].eq(counters["compute_cycles"] + 1)
+                m.next = "STAGE_START"
+            with m.State("STAGE_START"):
+                m.d.comb += [start.eq(1), self.observe.phase.eq(PHASES["compute"])]
+                m.d.sync += counters["compute_cycles"].eq(counters["compute_cycles"] + 1)
+                m.next = "STAGE"
+            with m.State("STAGE"):
+                m.d.comb += self.observe.phase.eq(PHASES["compute"])
+                m.d.sync += counters["compute_cycles"].eq(counters["compute_cycles"] + 1)
+                with m.If(sequencer.fire):
+                    m.d.sync += counters["busy_cycles"].eq(counters["busy_cycles"] + 1)
+                with m.If(stage_done):
+                    m.d.sync += stage.eq(stage + 1)
+                    with m.If(descriptor.final):
+                        m.d.sync += counter_index.eq(0)
+                        m.next = "COUNTERS"
+                    with m.Else():
+                        m.next = "STAGE_DESCRIPTOR"
+            with m.State("COUNTERS"):
+                m.d.comb += [self.observe.phase.eq(PHASES["other"]),
+                             serializer_words.valid.eq(1)]
+                with m.Switch(counter_index):
+                    for index, name in enumerate(COUNTERS):
+                        with m.Case(index):
+                            m.d.comb += serializer_words.payload.word.eq(counters[name])
+                with m.If(serializer_words.ready):
+                    m.d.sync += counter_index.eq(counter_index + 1)
+                    with m.If(counter_index == len(COUNTERS) - 1):
+                        m.next = "IDLE"
+
+        # Scores of the final stage go to the serializer, sign-extended.
+        with m.If(score_valid):
+            m.d.comb += [serializer_words.valid.eq(1),
+                         serializer_words.payload.word.eq(maxpool.maxima.payload),
+                         serializer_words.payload.count.eq(config.score_bytes)]
+        m.d.comb += value_done.eq(
+            writer.bits.valid & writer.bits.ready & ~loading
+            | score_valid & serializer_words.ready)
