@@ -36,7 +36,7 @@ def engine_verilog(config):
     from amaranth.back import verilog
 
     from .gateware.engine.engine import Engine
-    return verilog.convert(Engine(config), name="engine", emit_src=False)
+    return verilog.convert(Engine(config=config), name="engine", emit_src=False)
 
 
 @dataclass

@@ -29,7 +29,7 @@ MN = [(1, 1), (1, 5), (2, 3), (3, 2), (3, 3), (5, 1), (5, 5), (2, 2)]
 
 @pytest.fixture(scope="module")
 def small():
-    return Simulation(Engine(SMALL), name="engine_small")
+    return Simulation(Engine(config=SMALL), name="engine_small")
 
 
 def run_engine(simulation, program, images, *, stall, seed):
@@ -66,7 +66,7 @@ def test_builtin_model():
     images, _ = digits_test_set()
     images = images[:2]
     program = compile_network(network, DEFAULT)
-    scores, counters = run_engine(Simulation(Engine(DEFAULT), name="engine_default"), program,
+    scores, counters = run_engine(Simulation(Engine(config=DEFAULT), name="engine_default"), program,
                                   images, stall=0.3, seed=7)
     assert np.array_equal(scores, expected_scores(network, DEFAULT, images))
     # The beats do not depend on the data; the cycles do, a little, on the output stalls.

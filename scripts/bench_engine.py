@@ -35,7 +35,7 @@ def cocotb_speed(config, program, images):
     """Simulated cycles per second when cocotb drives the engine's streams every cycle."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "rtl_tests"))
     from sim import Simulation
-    simulation = Simulation(Engine(config), name="engine_bench")
+    simulation = Simulation(Engine(config=config), name="engine_bench")
     stream = program.load_bytes() + program.run_bytes(images)
     start = time.perf_counter()
     result = simulation.run(inputs={"commands": list(stream)},

@@ -172,3 +172,18 @@ def test_memory_word_widths():
     assert shapes["weights"][0].width == 4 * 16
     assert shapes["coefficients"][0].size == 4 * 16
     assert shapes["thresholds"][0].size == 3 * BUILD.acc_bits + 1
+
+
+@pytest.mark.parametrize("component", ["Engine", "Sequencer", "PeArray", "ValueBuffer",
+                                       "ThresholdFetch", "PlaneWriter"])
+def test_engine_components_need_a_config(component):
+    import importlib
+    modules = {"Engine": "engine", "Sequencer": "sequencer", "PeArray": "pe_array",
+               "ValueBuffer": "value_buffer", "ThresholdFetch": "threshold_fetch",
+               "PlaneWriter": "plane_writer"}
+    cls = getattr(importlib.import_module(f"abchw.gateware.engine.{modules[component]}"),
+                  component)
+    with pytest.raises(TypeError, match=r"config must be an EngineConfig, not \{'m': 3\}"):
+        cls(config={"m": 3})
+    with pytest.raises(TypeError):
+        cls(BUILD)   # keyword-only

@@ -106,3 +106,10 @@ class EngineConfig:
 
     def as_dict(self):
         return asdict(self)
+
+
+def check_config(config):
+    """``config`` itself, or ``TypeError`` naming what was passed instead."""
+    if not isinstance(config, EngineConfig):
+        raise TypeError(f"config must be an EngineConfig, not {config!r}")
+    return config

@@ -29,7 +29,7 @@ from amaranth.lib.wiring import In, Out
 from ...network import INPUT_BITS
 from ..comparator import ComparatorBank
 from ..maxpool import MaxPoolUnit
-from .config import COUNTERS
+from .config import COUNTERS, check_config
 from .descriptor import DescriptorLayout
 from .pe_array import PeArray
 from .plane_writer import PlaneWriter
@@ -74,8 +74,8 @@ class Engine(wiring.Component):
     (the stage being run), ``phase`` (:data:`PHASES`), ``beat`` (the PE array took a beat).
     """
 
-    def __init__(self, config):
-        self.config = config
+    def __init__(self, *, config):
+        self.config = check_config(config)
         super().__init__({
             "commands": In(stream.Signature(8)),
             "results": Out(stream.Signature(8)),
@@ -95,15 +95,15 @@ class Engine(wiring.Component):
         for name, memory in memories.items():
             m.submodules[name] = memory
 
-        m.submodules.sequencer = sequencer = Sequencer(config)
-        m.submodules.pe_array = pe_array = PeArray(config)
-        m.submodules.value_buffer = value_buffer = ValueBuffer(config)
+        m.submodules.sequencer = sequencer = Sequencer(config=config)
+        m.submodules.pe_array = pe_array = PeArray(config=config)
+        m.submodules.value_buffer = value_buffer = ValueBuffer(config=config)
         m.submodules.maxpool = maxpool = MaxPoolUnit(m=config.m, n=config.n,
                                                      coef_bits=config.coef_bits)
-        m.submodules.threshold_fetch = fetch = ThresholdFetch(config)
+        m.submodules.threshold_fetch = fetch = ThresholdFetch(config=config)
         m.submodules.comparator = comparator = ComparatorBank(m=config.m, n=config.n,
                                                               coef_bits=config.coef_bits)
-        m.submodules.plane_writer = writer = PlaneWriter(config)
+        m.submodules.plane_writer = writer = PlaneWriter(config=config)
         m.submodules.serializer = serializer = ByteSerializer()
 
         descriptor_port = memories["descriptors"].read_port()

@@ -17,6 +17,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..accumulator import BetaAccumulator
 from ..popcount import XnorPopcount
+from .config import check_config
 from .descriptor import K_BITS
 
 __all__ = ["PeArray"]
@@ -31,8 +32,8 @@ class PeArray(wiring.Component):
     beat); ``values_valid`` and ``values`` (out, one accumulator value per PE, all at once).
     """
 
-    def __init__(self, config):
-        self.config = config
+    def __init__(self, *, config):
+        self.config = check_config(config)
         self._pes = [XnorPopcount(lanes=config.lanes, k_max=config.lanes)
                      for _ in range(config.pes)]
         self._accumulators = [

@@ -14,6 +14,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ...network import INPUT_BITS
+from .config import check_config
 from .descriptor import CHANNEL_BITS
 
 __all__ = ["PlaneWriter"]
@@ -24,8 +25,8 @@ class PlaneWriter(wiring.Component):
     ``channels``, ``planes``, ``base``, ``plane_stride`` (in, held); the memory write port
     ``write_addr``, ``write_data``, ``write_en`` (out); ``idle`` (out: no word pending)."""
 
-    def __init__(self, config):
-        self.config = config
+    def __init__(self, *, config):
+        self.config = check_config(config)
         super().__init__({
             "bits": In(stream.Signature(INPUT_BITS)),
             "start": In(1),

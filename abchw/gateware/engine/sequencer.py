@@ -17,7 +17,7 @@ from amaranth import Module, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import DIM_BITS
+from .config import DIM_BITS, check_config
 from .descriptor import DescriptorLayout
 from .loops import LoopNest
 
@@ -36,8 +36,8 @@ class Sequencer(wiring.Component):
     ``group_last`` (the group's last beat).
     """
 
-    def __init__(self, config):
-        self.config = config
+    def __init__(self, *, config):
+        self.config = check_config(config)
         super().__init__({
             "descriptor": In(DescriptorLayout(config)),
             "start": In(1),

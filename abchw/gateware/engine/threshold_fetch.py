@@ -10,6 +10,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..comparator import ComparatorLayout
+from .config import check_config
 from .descriptor import CHANNEL_BITS
 
 __all__ = ["ThresholdFetch", "ThresholdLayout"]
@@ -29,8 +30,8 @@ class ThresholdFetch(wiring.Component):
     ``base`` and ``channels`` (in, the stage's); the memory read port ``read_addr``,
     ``read_en`` (out), ``read_data`` (in, :class:`ThresholdLayout`)."""
 
-    def __init__(self, config):
-        self.config = config
+    def __init__(self, *, config):
+        self.config = check_config(config)
         super().__init__({
             "maxima": In(stream.Signature(signed(config.acc_bits))),
             "values": Out(stream.Signature(ComparatorLayout(config.acc_bits, config.n))),

@@ -20,7 +20,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from ..maxpool import PoolLayout
-from .config import POOL_MAX
+from .config import POOL_MAX, check_config
 from .descriptor import CHANNEL_BITS
 
 __all__ = ["ValueBuffer"]
@@ -36,8 +36,8 @@ class ValueBuffer(wiring.Component):
     reserved, nothing in flight).
     """
 
-    def __init__(self, config):
-        self.config = config
+    def __init__(self, *, config):
+        self.config = check_config(config)
         self._entry = data.ArrayLayout(signed(config.acc_bits), config.pes)
         super().__init__({
             "write_valid": In(1),
