@@ -2,90 +2,85 @@
 
     pip install -e '.[train]' && python scripts/make_default_model.py
 
-Network (8x8 digits, M = N = 3): conv3x3 1->16 (pad 1), batch norm, 3 activations;
-conv3x3 16->32 (pad 1), max-pool 2, batch norm, 3 activations; dense 512->10 (scores).
+Network (8x8 digits, M = N = 3, ``abchw.train.REFERENCE``): conv3x3 1->16 (pad 1), batch norm,
+3 activations; conv3x3 16->32 (pad 1), max-pool 2, batch norm, 3 activations; dense 512->10
+(scores). Trained with :func:`abchw.train.train` exactly as ``abchw-train --M 3 --N 3 --seed 1``
+does: a full-precision network first, then ABC-Net (weights approximated as a whole, the
+paper's shifts, least-squares alphas; trained activation shifts and coefficients) fine-tuned
+from it, one PyTorch thread, seeded, so the same machine and PyTorch build give the same file.
 
-No gradient training happens here (issue "Training" replaces this model with a trained one):
-the conv weights are random Gaussian (fixed seed) approximated by M = 3 bases; each batch norm is
-calibrated on the training split so every channel's pre-activation has zero mean and unit
-variance, and the shifts put the three activation thresholds at the quartiles of a unit normal;
-the dense layer is the ridge-regression readout of the one-hot labels from the binary features
-of the second stage, approximated by M = 3 channel-wise bases. The script prints the test
-accuracy of the float and integer models.
+The script prints the test accuracy of the PyTorch network and of the golden float and integer
+models on the exported network, and how many predictions and activation bits differ.
 """
 
 import argparse
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
-from sklearn.datasets import load_digits
+import torch
 
 from abchw import model_file
-from abchw.builtin import digits_split_is_test, digits_to_uint8
 from abchw.atomic import atomic_write
-from abchw.golden import approximate_weights, integer_forward, lower
-from abchw.golden.float_model import float_forward, float_stage, input_planes
-from abchw.network import Activation, BatchNorm, Conv, Dense, MaxPool, Network, Stage
+from abchw.golden import float_forward, integer_forward, lower
+from abchw.train import abcnet, compare_with_golden, digits, to_network, train
 
 DATA = Path(__file__).resolve().parent.parent / "abchw" / "data"
-M = 3
-SHIFTS = 0.5 - np.array([-0.6745, 0.0, 0.6745])  # thresholds at the unit normal's quartiles
-SCALES = np.ones(3)
-RIDGE = 30.0
+NAME = "digits-abcnet-M3N3"
 
 
-def calibrated(stage, planes, scales):
-    """Batch norm making this stage's pre-activations zero-mean, unit-variance per channel."""
-    y = float_stage(stage, planes, scales).y
-    mean, var = y.mean(axis=(0, 2, 3)), y.var(axis=(0, 2, 3))
-    return BatchNorm(np.ones_like(mean), np.zeros_like(mean), mean, var)
-
-
-def hidden_stage(linear, pool, planes, scales, in_shape):
-    """Calibrate a conv stage on the training planes; return its layers and output planes."""
-    bare = Stage(linear, pool, None, None, in_shape, None, planes.shape[0])
-    norm = calibrated(bare, planes, scales)
-    activation = Activation(SHIFTS, SCALES)
-    stage = Stage(linear, pool, norm, activation, in_shape, None, planes.shape[0])
-    layers = [linear] + ([pool] if pool else []) + [norm, activation]
-    return layers, float_stage(stage, planes, scales)
-
-
-def build(images, labels, seed):
-    rng = np.random.default_rng(seed)
-    conv1 = Conv(*approximate_weights(rng.normal(size=(16, 1, 3, 3)), M), padding=1)
-    conv2 = Conv(*approximate_weights(rng.normal(size=(32, 16, 3, 3)), M), padding=1)
-    planes, scales = input_planes(images)
-    layers1, out1 = hidden_stage(conv1, None, planes, scales, (1, 8, 8))
-    layers2, out2 = hidden_stage(conv2, MaxPool(2), out1.planes, out1.scales, (16, 8, 8))
-    features = np.tensordot(out2.scales, out2.planes, axes=1).reshape(len(images), -1)
-    targets = np.eye(10)[labels]
-    gram = features.T @ features + RIDGE * np.eye(features.shape[1])
-    readout = np.linalg.solve(gram, features.T @ targets).T                  # (10, 512)
-    dense = Dense(*approximate_weights(readout, M, channelwise=True))
-    return Network((1, 8, 8), layers1 + layers2 + [dense], name="digits-random-features-M3N3",
-                   classes=[str(d) for d in range(10)])
+def _same_test_set(path, images, labels):
+    try:
+        with np.load(path, allow_pickle=False) as old:
+            return (np.array_equal(old["images"], images) and np.array_equal(old["labels"], labels)
+                    and old["images"].dtype == images.dtype)
+    except (OSError, KeyError, ValueError):
+        return False
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=DATA)
     args = parser.parse_args()
-    digits = load_digits()
-    images, labels = digits_to_uint8(digits.images), digits.target.astype(np.int64)
-    test = digits_split_is_test(len(labels))
-    network = build(images[~test], labels[~test], args.seed)
-    float_scores = float_forward(network, images[test])[-1].y
-    integer_scores = integer_forward(lower(network), images[test])[-1].y
-    float_accuracy = np.mean(float_scores.argmax(1) == labels[test])
-    integer_accuracy = np.mean(integer_scores.argmax(1) == labels[test])
-    print(f"{network.name}: test accuracy float {float_accuracy:.3f}, "
-          f"integer {integer_accuracy:.3f} "
-          f"({test.sum()} images)")
-    model_file.save(network, DATA / "default_model.npz")
-    with atomic_write(DATA / "digits_test.npz") as file:
-        np.savez_compressed(file, images=images[test], labels=labels[test])
-    print(f"wrote {DATA / 'default_model.npz'} and {DATA / 'digits_test.npz'}")
+    torch.set_num_threads(1)
+    data = digits()
+    start = time.perf_counter()
+    result = train(scheme=abcnet(m=3, n=3), data=data, seed=args.seed,
+                   progress=sys.stderr.isatty())
+    seconds = time.perf_counter() - start
+    network = to_network(result.model, name=NAME)
+    images, labels = data.test_images, data.test_labels
+    floats = float_forward(network, images)
+    integer = integer_forward(lower(network), images)
+    float_classes, integer_classes = floats[-1].y.argmax(1), integer[-1].y.argmax(1)
+    check = compare_with_golden(result.model, network, images)
+    bits = ", ".join(f"{int((i.bits != (f.planes > 0)).sum())}/{i.bits.size}"
+                     for i, f in zip(integer[:-1], floats[:-1]))
+    print(f"{NAME}, seed {args.seed}: trained in {seconds:.0f} s "
+          f"(full precision {result.log['phases']['full_precision']['seconds']:.0f} s, "
+          f"ABC-Net {result.log['phases']['quantized']['seconds']:.0f} s)")
+    print(f"test accuracy ({len(labels)} images): full-precision network "
+          f"{100 * result.log['phases']['full_precision']['test_accuracy']:.1f}%, "
+          f"PyTorch float32 {100 * result.log['test_accuracy']:.1f}%, golden float model "
+          f"{100 * np.mean(float_classes == labels):.1f}%, integer model "
+          f"{100 * np.mean(integer_classes == labels):.1f}%")
+    print(f"integer vs float model: same class on {int((float_classes == integer_classes).sum())}"
+          f"/{len(labels)} images; activation bits differing per stage: {bits}")
+    print(f"PyTorch (float64, eval) vs golden float model: activation bits differing "
+          f"{check['stage_bits_differing']}, largest score difference "
+          f"{check['max_score_difference']:.1e}")
+    model_file.save(network, args.out / "default_model.npz")
+    size = (args.out / "default_model.npz").stat().st_size
+    print(f"wrote {args.out / 'default_model.npz'} ({size} bytes)")
+    test_file = args.out / "digits_test.npz"
+    if _same_test_set(test_file, images, labels):         # rewrite only a changed test set
+        print(f"{test_file} holds this test set already")
+    else:
+        with atomic_write(test_file) as file:
+            np.savez_compressed(file, images=images, labels=labels)
+        print(f"wrote {test_file}")
 
 
 if __name__ == "__main__":

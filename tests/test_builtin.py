@@ -10,6 +10,8 @@ def test_default_model_is_small_and_m3n3():
     assert network.input_shape == (1, 8, 8)
     assert network.output_shape == (10,)
     assert network.classes == tuple(str(d) for d in range(10))
+    assert network.name == "digits-abcnet-M3N3"                 # trained by abchw.train
+    assert not network.stages[0].linear.channelwise
     assert builtin.DEFAULT_MODEL.read_bytes()[:2] == b"PK"
     assert len(builtin.DEFAULT_MODEL.read_bytes()) < 16 * 1024
 
@@ -31,4 +33,5 @@ def test_default_model_classifies_digits_and_both_models_agree():
     integer = integer_forward(lower(network), images)[-1].y.argmax(axis=1)
     floats = float_forward(network, images)[-1].y.argmax(axis=1)
     np.testing.assert_array_equal(integer, floats)
-    assert np.mean(integer == labels) >= 0.9
+    # measured when the model was made (scripts/make_default_model.py): 355 of 360, 98.6%
+    assert (integer == labels).sum() == 355
