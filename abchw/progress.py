@@ -38,6 +38,7 @@ class Progress:
         self.done = 0
         self._drawn_at = None  # monotonic time of the last draw; None: the line is not open
         self._last_length = 0
+        self.metrics = {}
 
     def __enter__(self):
         self._draw()
@@ -46,9 +47,11 @@ class Progress:
     def __exit__(self, *exc_info):
         self.close()
 
-    def update(self, n=1):
-        """``n`` more units are done; redraw if ``interval`` has passed since the last draw."""
+    def update(self, n=1, **metrics):
+        """``n`` more units are done; redraw if ``interval`` has passed since the last draw.
+        ``metrics`` (name -> value) are shown after the count until the next update."""
         self.done += n
+        self.metrics = metrics
         if self.enabled and (self._drawn_at is None
                              or time.monotonic() - self._drawn_at >= self.interval):
             self._draw()
@@ -61,7 +64,9 @@ class Progress:
         fraction = min(self.done / self.total, 1.0) if self.total else 1.0
         filled = round(fraction * self.width)
         bar = "#" * filled + "-" * (self.width - filled)
-        return f"{prefix}[{bar}] {self.done}/{self.total} {fraction:4.0%}"
+        shown = "".join(f" {name} {value:.4g}" if isinstance(value, float) else f" {name} {value}"
+                        for name, value in self.metrics.items())
+        return f"{prefix}[{bar}] {self.done}/{self.total} {fraction:4.0%}{shown}"
 
     def close(self):
         """Draw the final state and end the line (called on leaving the ``with`` block)."""

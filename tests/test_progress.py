@@ -63,3 +63,10 @@ def test_unknown_total_shorter_lines_and_bad_total():
         "[##############################] 0/0 100%"
     with pytest.raises(ValueError, match="total must be"):
         Progress(total=-1)
+
+
+def test_metrics_follow_the_count():
+    stream = io.StringIO()
+    with Progress(total=2, label="fit", stream=stream, force=True, width=2, interval=0) as bar:
+        bar.update(loss=0.123456, epoch=1)
+        assert bar.text() == "fit [#-] 1/2  50% loss 0.1235 epoch 1"

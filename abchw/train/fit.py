@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from .data import Dataset
 from .model import REFERENCE, TrainNet, describe_architecture
 from .params import TrainError, check_bool, check_float, check_int
-from .progress import Progress
+from ..progress import Progress
 from .schemes import Scheme, baseline
 
 __all__ = ["DEFAULTS", "TrainResult", "accuracy", "cross_entropy", "fit", "train"]
@@ -83,7 +83,7 @@ def fit(model, data, *, epochs, seed, lr, batch_size, label="train", progress=Tr
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs * steps_per_epoch)
     generator = torch.Generator().manual_seed(seed)
-    bar = Progress(total=epochs, label=label, enabled=progress)
+    bar = Progress(total=epochs, label=label, force=bool(progress), interval=0)
     history = []
     for epoch in range(epochs):
         model.train()
