@@ -21,10 +21,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..progress import Progress
 from .data import Dataset
 from .model import REFERENCE, TrainNet, describe_architecture
 from .params import TrainError, check_bool, check_float, check_int
-from ..progress import Progress
 from .schemes import Scheme, baseline
 
 __all__ = ["DEFAULTS", "TrainResult", "accuracy", "cross_entropy", "fit", "train"]
