@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from amaranth.utils import bits_for, ceil_log2
 
 from ...golden.fixed_point import COEF_BITS
-from ...network import INPUT_BITS, K_MAX
+from ...network import K_MAX
 from ..arithmetic import Arithmetic
 from ..params import check_int
 from ..popcount import LANES_MAX
@@ -69,10 +69,6 @@ class EngineConfig:
     def acc_bits(self):
         return self.arithmetic.acc_bits
 
-    @property
-    def planes_max(self):
-        """Binary planes a feature map may have: N, or the image's 8 bit-planes."""
-        return max(self.n, INPUT_BITS)
 
     @property
     def act_addr_bits(self):

@@ -56,10 +56,6 @@ class PeArray(wiring.Component):
     def coefficient_delay(self):
         return self._pes[0].latency
 
-    @property
-    def latency(self):
-        """Cycles from a group's last beat to its values."""
-        return self._pes[0].latency + self._accumulators[0].latency
 
     def elaborate(self, platform):
         m = Module()
