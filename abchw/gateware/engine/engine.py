@@ -18,7 +18,10 @@ Control: the ``commands`` byte stream carries (little-endian integers)
 
 Any other command byte is ignored. Feature maps of consecutive stages live in different regions
 of the activation memory (the compiler's allocation), so a stage reads one while writing the
-next. ``observe`` exposes the activation writes and the stage being run, for simulation.
+next. ``busy`` is high while the engine makes progress without more command bytes (computing,
+finishing a word, or sending results): a command stream has been carried out once all its bytes
+are taken and ``busy`` is low. ``observe`` exposes the activation writes and the stage being
+run, for simulation.
 """
 
 from amaranth import Cat, Module, Shape, Signal, signed, unsigned
@@ -69,7 +72,8 @@ def word_bytes(shape):
 class Engine(wiring.Component):
     """The engine of a build :class:`~.config.EngineConfig` ``config`` (see module documentation).
 
-    Ports: ``commands`` (in) and ``results`` (out) byte streams; ``observe`` (out): the
+    Ports: ``commands`` (in) and ``results`` (out) byte streams; ``busy`` (out, see module
+    documentation); ``observe`` (out): the
     activation memory's write port (``write_en``, ``write_addr``, ``write_data``), ``stage``
     (the stage being run), ``phase`` (:data:`PHASES`), ``beat`` (the PE array took a beat).
     """
@@ -79,6 +83,7 @@ class Engine(wiring.Component):
         super().__init__({
             "commands": In(stream.Signature(8)),
             "results": Out(stream.Signature(8)),
+            "busy": Out(1),
             "observe": Out(wiring.Signature({
                 "write_en": Out(1), "write_addr": Out(config.act_addr_bits),
                 "write_data": Out(config.lanes), "stage": Out(4), "phase": Out(2),
@@ -236,10 +241,13 @@ class Engine(wiring.Component):
                          writer.bits.payload.eq(comparator.bits.payload),
                          comparator.bits.ready.eq(writer.bits.ready)]
         image_left = Signal.like(descriptor.image_bytes)
+        waiting = Signal()  # for command bytes, with nothing left to do
+        m.d.comb += self.busy.eq(~waiting | ~serializer.idle | serializer.bytes.valid)
 
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += [command.ready.eq(1), self.observe.phase.eq(PHASES["idle"])]
+                m.d.comb += [command.ready.eq(1), waiting.eq(1),
+                             self.observe.phase.eq(PHASES["idle"])]
                 with m.If(command.valid):
                     with m.If(command.payload == WRITE):
                         m.d.sync += header_count.eq(0)
@@ -249,6 +257,7 @@ class Engine(wiring.Component):
                         m.next = "IMAGE_DESCRIPTOR"
             with m.State("HEADER"):
                 m.d.comb += [command.ready.eq(header_count != HEADER_BYTES),
+                             waiting.eq(header_count != HEADER_BYTES),
                              self.observe.phase.eq(PHASES["other"])]
                 with m.If(header_count == HEADER_BYTES):
                     m.d.sync += [write_addr.eq(header[8:32]), write_count.eq(header[32:56]),
@@ -259,6 +268,7 @@ class Engine(wiring.Component):
                                  header_count.eq(header_count + 1)]
             with m.State("WORDS"):
                 m.d.comb += [command.ready.eq(write_count != 0),
+                             waiting.eq((write_count != 0) & ~word_done),
                              self.observe.phase.eq(PHASES["other"])]
                 m.d.sync += word_done.eq(0)
                 with m.If(word_done):
@@ -282,6 +292,7 @@ class Engine(wiring.Component):
                 m.next = "IMAGE"
             with m.State("IMAGE"):
                 m.d.comb += [loading.eq(1), self.observe.phase.eq(PHASES["load"]),
+                             waiting.eq(image_left != 0),
                              writer.bits.valid.eq(command.valid & (image_left != 0)),
                              writer.bits.payload.eq(command.payload),
                              command.ready.eq(writer.bits.ready & (image_left != 0))]
