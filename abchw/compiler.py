@@ -20,7 +20,8 @@ import numpy as np
 
 from .errors import AbchwError
 from .gateware.engine.config import DIM_BITS, POOL_MAX, EngineConfig
-from .gateware.engine.descriptor import CHANNEL_BITS, IMAGE_BYTES_BITS, DescriptorLayout
+from .gateware.engine.descriptor import (CHANNEL_BITS, DESCRIPTOR_WORD_BITS, IMAGE_BYTES_BITS,
+                                         DescriptorLayout, descriptor_words)
 from .gateware.engine.engine import memory_shapes
 from .golden.integer_model import lower
 from .network import INPUT_BITS, Network
@@ -159,7 +160,11 @@ def compile_network(network: Network, config: EngineConfig) -> Program:
             ("coefficients", "words of pes coefficients", "rebuild with more coefficient memory"),
             ("thresholds", "channel entries", "rebuild with more threshold memory")):
         _fail_if_over(f"the {name} memory", len(contents[name]), shapes[name][1], what, hint)
-    contents["descriptors"] = [pack_fields(layout, descriptor) for descriptor in descriptors]
+    # Each descriptor as words of the narrow descriptor memory, lowest bits first.
+    piece_mask = (1 << DESCRIPTOR_WORD_BITS) - 1
+    contents["descriptors"] = [
+        pack_fields(layout, descriptor) >> (DESCRIPTOR_WORD_BITS * i) & piece_mask
+        for descriptor in descriptors for i in range(descriptor_words(config))]
     output_shape = tuple(network.output_shape)
     return Program(config=config, input_shape=tuple(network.input_shape),
                    output_shape=output_shape, score_frac_bits=inet.score_frac_bits,

@@ -163,7 +163,7 @@ class FrameDecoder:
 #: :class:`BuildInfo`, in the dataclass's field order.
 _CONFIG_BYTES = {"m": 1, "n": 1, "pes": 1, "lanes": 2, "coef_bits": 1, "act_words": 4,
                  "weight_words": 4, "coef_words": 4, "threshold_words": 4, "stages_max": 1,
-                 "hard_macro": 1}
+                 "hard_macro": 1, "weight_spram": 1}
 _LINK_BYTES = {"clock_hz": 4, "baud": 4, "max_payload": 2}
 
 
@@ -207,6 +207,7 @@ class BuildInfo:
         for name, size in layout:
             values[name] = int.from_bytes(payload[offset:offset + size], "little")
             offset += size
-        values["hard_macro"] = bool(values["hard_macro"])
+        for name in ("hard_macro", "weight_spram"):
+            values[name] = bool(values[name])
         link = {name: values.pop(name) for name in _LINK_BYTES}
         return cls(config=EngineConfig(**values), **link)

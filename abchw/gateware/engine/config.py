@@ -16,12 +16,14 @@ from ..arithmetic import Arithmetic
 from ..params import check_int
 from ..popcount import LANES_MAX
 
-__all__ = ["COUNTERS", "DIM_BITS", "POOL_MAX", "EngineConfig"]
+__all__ = ["COUNTERS", "DIM_BITS", "POOL_MAX", "SPRAM_BITS", "SPRAM_WORDS", "EngineConfig"]
 
 #: Width of a feature-map side, kernel side, stride or padding in a descriptor.
 DIM_BITS = 10
 #: Largest pooling window side the engine runs.
 POOL_MAX = 4
+#: Width and depth of the weight memory when it is SPRAM (four SB_SPRAM256KA side by side).
+SPRAM_BITS, SPRAM_WORDS = 64, 16384
 #: The performance counters sent after every inference, 8 bytes each (little-endian):
 #: cycles loading the image, cycles computing, cycles the PE array accepted work.
 COUNTERS = ("load_cycles", "compute_cycles", "busy_cycles")
@@ -37,7 +39,9 @@ class EngineConfig:
     ``weight_words``: depth of the weight memory, in words of ``pes * lanes`` bits;
     ``coef_words``: depth of the coefficient memory, in words of ``pes`` coefficients;
     ``threshold_words``: channels whose thresholds the build holds;
-    ``stages_max``: layer descriptors it holds; ``hard_macro``: multipliers are SB_MAC16.
+    ``stages_max``: layer descriptors it holds; ``hard_macro``: iCE40 hard macros (SB_MAC16
+    multipliers, and SB_SPRAM256KA where ``weight_spram``) instead of behavioural models;
+    ``weight_spram``: the weight memory is 16K-word SPRAM (at most :data:`SPRAM_BITS` wide).
     """
     m: int
     n: int
@@ -50,6 +54,7 @@ class EngineConfig:
     threshold_words: int = 512
     stages_max: int = 16
     hard_macro: bool = False
+    weight_spram: bool = False
 
     def __post_init__(self):
         check_int("pes", self.pes, 1, 64)
@@ -57,8 +62,15 @@ class EngineConfig:
         for name in ("act_words", "weight_words", "coef_words", "threshold_words"):
             check_int(name, getattr(self, name), 2, 1 << 20)
         check_int("stages_max", self.stages_max, 1, 16)
-        if self.hard_macro is not True and self.hard_macro is not False:
-            raise ValueError(f"hard_macro must be a bool, not {self.hard_macro!r}")
+        for name in ("hard_macro", "weight_spram"):
+            if getattr(self, name) is not True and getattr(self, name) is not False:
+                raise ValueError(f"{name} must be a bool, not {getattr(self, name)!r}")
+        if self.weight_spram and self.pes * self.lanes > SPRAM_BITS:
+            raise ValueError(f"a weight_spram build reads at most {SPRAM_BITS} bits a beat (four "
+                             f"16-bit SPRAMs), not pes * lanes = {self.pes * self.lanes}")
+        if self.weight_spram and self.weight_words > SPRAM_WORDS:
+            raise ValueError(f"a weight_spram build holds at most {SPRAM_WORDS} weight words, "
+                             f"not {self.weight_words!r}")
         Arithmetic(m=self.m, n=self.n, k_max=K_MAX, coef_bits=self.coef_bits)  # validates
 
     @property

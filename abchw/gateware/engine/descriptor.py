@@ -21,11 +21,19 @@ from amaranth.lib import data
 
 from .config import DIM_BITS
 
-__all__ = ["DescriptorLayout"]
+__all__ = ["DESCRIPTOR_WORD_BITS", "DescriptorLayout", "descriptor_words"]
 
 CHANNEL_BITS = 13   # up to 4096 channels
 K_BITS = 15         # K <= K_MAX = 32767
 IMAGE_BYTES_BITS = 24
+#: Descriptors are stored in words this wide (one block RAM wide), lowest bits first, and
+#: loaded into a register when their stage starts.
+DESCRIPTOR_WORD_BITS = 16
+
+
+def descriptor_words(config):
+    """Memory words one descriptor of the build ``config`` takes."""
+    return -(-DescriptorLayout(config).size // DESCRIPTOR_WORD_BITS)
 
 
 class DescriptorLayout(data.StructLayout):

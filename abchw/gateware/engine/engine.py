@@ -33,13 +33,14 @@ from ...network import INPUT_BITS
 from ..comparator import ComparatorBank
 from ..maxpool import MaxPoolUnit
 from .config import COUNTERS, check_config
-from .descriptor import DescriptorLayout
+from .descriptor import DESCRIPTOR_WORD_BITS, DescriptorLayout, descriptor_words
 from .pe_array import PeArray
 from .plane_writer import PlaneWriter
 from .sequencer import Sequencer
 from .serializer import WORD_BYTES, ByteSerializer
 from .threshold_fetch import ThresholdFetch, ThresholdLayout
 from .value_buffer import ValueBuffer
+from .weight_memory import WeightMemory
 
 __all__ = ["MEMORIES", "PHASES", "RUN", "WRITE", "Engine"]
 
@@ -56,7 +57,8 @@ HEADER_BYTES = 7
 def memory_shapes(config):
     """``{name: (shape of a word, depth)}`` of the memories a WRITE command may fill."""
     return {
-        "descriptors": (DescriptorLayout(config), config.stages_max),
+        "descriptors": (unsigned(DESCRIPTOR_WORD_BITS),
+                        config.stages_max * descriptor_words(config)),
         "weights": (unsigned(config.pes * config.lanes), config.weight_words),
         "coefficients": (data.ArrayLayout(signed(config.coef_bits), config.pes),
                          config.coef_words),
@@ -95,10 +97,11 @@ class Engine(wiring.Component):
         config = self.config
         shapes = memory_shapes(config)
         memories = {name: Memory(shape=shape, depth=depth, init=[])
-                    for name, (shape, depth) in shapes.items()}
+                    for name, (shape, depth) in shapes.items() if name != "weights"}
         memories["activations"] = Memory(shape=config.lanes, depth=config.act_words, init=[])
         for name, memory in memories.items():
             m.submodules[name] = memory
+        m.submodules.weights = weights = WeightMemory(config=config)
 
         m.submodules.sequencer = sequencer = Sequencer(config=config)
         m.submodules.pe_array = pe_array = PeArray(config=config)
@@ -111,19 +114,21 @@ class Engine(wiring.Component):
         m.submodules.plane_writer = writer = PlaneWriter(config=config)
         m.submodules.serializer = serializer = ByteSerializer()
 
+        # The running stage's descriptor, a register loaded word by word from the narrow
+        # descriptor memory (a descriptor is hundreds of bits wide, too wide for block RAM).
         descriptor_port = memories["descriptors"].read_port()
-        descriptor = descriptor_port.data
+        layout = DescriptorLayout(config)
+        descriptor_bits = Signal(DESCRIPTOR_WORD_BITS * descriptor_words(config))
+        descriptor = data.View(layout, descriptor_bits[:layout.size])
         stage = Signal(config.stage_bits)
-        m.d.comb += [descriptor_port.addr.eq(stage), descriptor_port.en.eq(0)]
 
         # Beats: the memories are read in the cycle the sequencer fires, the PE array takes
         # the words in the next, and the coefficients ``coefficient_delay`` cycles later.
         act_read = memories["activations"].read_port()
-        weight_read = memories["weights"].read_port()
         coef_read = memories["coefficients"].read_port()
         m.d.comb += [sequencer.descriptor.eq(descriptor),
-                     act_read.addr.eq(sequencer.act_addr), weight_read.addr.eq(
-                         sequencer.weight_addr)]
+                     act_read.addr.eq(sequencer.act_addr),
+                     weights.read_addr.eq(sequencer.weight_addr)]
         coef_addr = sequencer.coef_addr
         for _ in range(pe_array.coefficient_delay):
             delayed = Signal.like(coef_addr)
@@ -132,7 +137,7 @@ class Engine(wiring.Component):
         m.d.comb += coef_read.addr.eq(coef_addr)
         m.d.sync += [pe_array.valid.eq(sequencer.fire), pe_array.first.eq(sequencer.first),
                      pe_array.last.eq(sequencer.group_last)]
-        m.d.comb += [pe_array.weights.eq(weight_read.data),
+        m.d.comb += [pe_array.weights.eq(weights.read_data),
                      pe_array.activations.eq(act_read.data),
                      pe_array.coefficients.eq(coef_read.data), pe_array.k.eq(descriptor.k)]
 
@@ -173,12 +178,14 @@ class Engine(wiring.Component):
                      self.observe.write_data.eq(writer.write_data),
                      self.observe.stage.eq(stage), self.observe.beat.eq(sequencer.fire)]
 
-        self._control(m, memories, shapes, descriptor_port, descriptor, stage, sequencer,
-                      value_buffer, fetch, comparator, maxpool, writer, serializer, score_valid)
+        self._control(m, memories, weights, shapes, descriptor_port, descriptor_bits, descriptor,
+                      stage, sequencer, value_buffer, fetch, comparator, maxpool, writer,
+                      serializer, score_valid)
         return m
 
-    def _control(self, m, memories, shapes, descriptor_port, descriptor, stage, sequencer,
-                 value_buffer, fetch, comparator, maxpool, writer, serializer, score_valid):
+    def _control(self, m, memories, weights, shapes, descriptor_port, descriptor_bits,
+                 descriptor, stage, sequencer, value_buffer, fetch, comparator, maxpool, writer,
+                 serializer, score_valid):
         config = self.config
         command = self.commands
         serializer_words = serializer.words
@@ -196,11 +203,17 @@ class Engine(wiring.Component):
         shift = Signal(shift_bits)
         byte_count = Signal(range(shift_bits // 8 + 1))
         word_done = Signal()
-        ports = {name: memories[name].write_port() for name in shapes}
-        for number, (name, port) in enumerate(ports.items()):
+        ports = {}
+        for name in shapes:
+            if name == "weights":
+                ports[name] = (weights.write_addr, weights.write_data, weights.write_en)
+            else:
+                port = memories[name].write_port()
+                ports[name] = (port.addr, port.data, port.en)
+        for number, (name, (addr, word, en)) in enumerate(ports.items()):
             start = shift_bits - 8 * word_bytes(shapes[name][0])
-            m.d.comb += [port.addr.eq(write_addr), port.data.eq(shift[start:start + widths[name]]),
-                         port.en.eq(word_done & (memory_number == number))]
+            m.d.comb += [addr.eq(write_addr), word.eq(shift[start:start + widths[name]]),
+                         en.eq(word_done & (memory_number == number))]
         word_size = Signal.like(byte_count)
         with m.Switch(memory_number):
             for number, name in enumerate(ports):
@@ -241,6 +254,22 @@ class Engine(wiring.Component):
                          writer.bits.payload.eq(comparator.bits.payload),
                          comparator.bits.ready.eq(writer.bits.ready)]
         image_left = Signal.like(descriptor.image_bytes)
+
+        # Descriptor loading: word ``descriptor_word`` is read while the previous one, read the
+        # cycle before, shifts in at the top; ``words + 1`` cycles in all.
+        words = descriptor_words(config)
+        descriptor_word = Signal(range(words + 1))
+        descriptor_base = Signal(range(config.stages_max * words + 1))
+        m.d.comb += descriptor_port.addr.eq(descriptor_base + descriptor_word)
+
+        def load_descriptor(next_state):
+            m.d.sync += descriptor_word.eq(descriptor_word + 1)
+            with m.If(descriptor_word != 0):
+                m.d.sync += descriptor_bits.eq(
+                    Cat(descriptor_bits[DESCRIPTOR_WORD_BITS:], descriptor_port.data))
+            with m.If(descriptor_word == words):
+                m.d.sync += descriptor_word.eq(0)
+                m.next = next_state
         waiting = Signal()  # for command bytes, with nothing left to do
         m.d.comb += self.busy.eq(~waiting | ~serializer.idle | serializer.bytes.valid)
 
@@ -253,7 +282,8 @@ class Engine(wiring.Component):
                         m.d.sync += header_count.eq(0)
                         m.next = "HEADER"
                     with m.If(command.payload == RUN):
-                        m.d.sync += [stage.eq(0)] + [c.eq(0) for c in counters.values()]
+                        m.d.sync += [stage.eq(0), descriptor_base.eq(0)]
+                        m.d.sync += [c.eq(0) for c in counters.values()]
                         m.next = "IMAGE_DESCRIPTOR"
             with m.State("HEADER"):
                 m.d.comb += [command.ready.eq(header_count != HEADER_BYTES),
@@ -282,8 +312,8 @@ class Engine(wiring.Component):
                         m.d.sync += [byte_count.eq(0), word_done.eq(1),
                                      write_count.eq(write_count - 1)]
             with m.State("IMAGE_DESCRIPTOR"):
-                m.d.comb += [descriptor_port.en.eq(1), self.observe.phase.eq(PHASES["load"])]
-                m.next = "IMAGE_START"
+                m.d.comb += self.observe.phase.eq(PHASES["load"])
+                load_descriptor("IMAGE_START")
             with m.State("IMAGE_START"):
                 m.d.comb += [load_start.eq(1), loading.eq(1),
                              self.observe.phase.eq(PHASES["load"])]
@@ -302,9 +332,9 @@ class Engine(wiring.Component):
                 with m.If((image_left == 0) & writer.idle):
                     m.next = "STAGE_DESCRIPTOR"
             with m.State("STAGE_DESCRIPTOR"):
-                m.d.comb += [descriptor_port.en.eq(1), self.observe.phase.eq(PHASES["compute"])]
+                m.d.comb += self.observe.phase.eq(PHASES["compute"])
                 m.d.sync += counters["compute_cycles"].eq(counters["compute_cycles"] + 1)
-                m.next = "STAGE_START"
+                load_descriptor("STAGE_START")
             with m.State("STAGE_START"):
                 m.d.comb += [start.eq(1), self.observe.phase.eq(PHASES["compute"])]
                 m.d.sync += counters["compute_cycles"].eq(counters["compute_cycles"] + 1)
@@ -315,7 +345,7 @@ class Engine(wiring.Component):
                 with m.If(sequencer.fire):
                     m.d.sync += counters["busy_cycles"].eq(counters["busy_cycles"] + 1)
                 with m.If(stage_done):
-                    m.d.sync += stage.eq(stage + 1)
+                    m.d.sync += [stage.eq(stage + 1), descriptor_base.eq(descriptor_base + words)]
                     with m.If(descriptor.final):
                         m.d.sync += counter_index.eq(0)
                         m.next = "COUNTERS"

@@ -31,7 +31,8 @@ class ValueBuffer(wiring.Component):
 
     Ports: ``write_valid``/``write_values`` (in, from the PE array); ``reserve`` (in) and
     ``can_reserve`` (out); ``window`` (in, entries per pooling window, 1..POOL_MAX**2),
-    ``channels`` (in), ``start`` (in, a pulse: a new stage, the buffer is empty); ``values``
+    ``channels`` (in; both taken at ``start``), ``start`` (in, a pulse: a new stage, the buffer
+    is empty); ``values``
     (out) stream of :class:`~abchw.gateware.maxpool.PoolLayout`; ``idle`` (out: nothing
     reserved, nothing in flight).
     """
@@ -74,10 +75,12 @@ class ValueBuffer(wiring.Component):
         remaining = Signal(CHANNEL_BITS)
         # Nothing is read before the first stage starts (the window size is not yet known).
         armed, available = Signal(), Signal()
-        m.d.comb += available.eq(armed & ((tail - head)[:pointer_bits] >= self.window))
+        # The stage's geometry, taken at ``start``: the descriptor may change between stages.
+        window, channels = Signal.like(self.window), Signal.like(self.channels)
+        m.d.comb += available.eq(armed & ((tail - head)[:pointer_bits] >= window))
         advance = ~self.values.valid | self.values.ready
         take = advance & available
-        position_last = position == self.window - 1
+        position_last = position == window - 1
         lane_last = (lane == pes - 1) | (lane == remaining - 1)
         window_done = take & position_last & lane_last
         m.d.comb += [read.addr.eq(head + position), read.en.eq(advance)]
@@ -92,17 +95,18 @@ class ValueBuffer(wiring.Component):
             with m.If(position_last):
                 m.d.sync += [position.eq(0), lane.eq(lane + 1)]
                 with m.If(lane_last):
-                    m.d.sync += [lane.eq(0), head.eq(head + self.window),
+                    m.d.sync += [lane.eq(0), head.eq(head + window),
                                  remaining.eq(remaining - pes)]
                     with m.If(remaining <= pes):
-                        m.d.sync += remaining.eq(self.channels)
+                        m.d.sync += remaining.eq(channels)
 
-        freed = Signal.like(self.window)
-        m.d.comb += [freed.eq(window_done.replicate(len(freed)) & self.window),
+        freed = Signal.like(window)
+        m.d.comb += [freed.eq(window_done.replicate(len(freed)) & window),
                      self.can_reserve.eq(occupancy < depth),
                      self.idle.eq((occupancy == 0) & ~self.values.valid)]
         m.d.sync += occupancy.eq(occupancy + self.reserve - freed)
         with m.If(self.start):
-            m.d.sync += [armed.eq(1), tail.eq(0), head.eq(0), occupancy.eq(0), position.eq(0), lane.eq(0),
+            m.d.sync += [armed.eq(1), window.eq(self.window), channels.eq(self.channels),
+                         tail.eq(0), head.eq(0), occupancy.eq(0), position.eq(0), lane.eq(0),
                          remaining.eq(self.channels), self.values.valid.eq(0)]
         return m
