@@ -154,7 +154,9 @@ def compile_network(network: Network, config: EngineConfig) -> Program:
         plans.append(StagePlan(kind=lowered.kind, out_shape=(channels, out_h, out_w),
                                planes=out_planes, out_base=out_base,
                                out_plane_stride=descriptor["out_plane_stride"],
-                               words_per_pixel=out_words, final=final))
+                               words_per_pixel=out_words, final=final,
+                               beats=out_h * out_w * groups * pool * pool * lowered.m * kernel_h
+                               * kernel_w * words_in * source.planes))
     for name, what, hint in (
             ("weights", "words of pes * lanes bits", "rebuild with more weight memory"),
             ("coefficients", "words of pes coefficients", "rebuild with more coefficient memory"),

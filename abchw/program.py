@@ -69,7 +69,8 @@ def pack_fields(layout, values):
 @dataclass(frozen=True)
 class StagePlan:
     """Where a stage puts its output: ``out_shape`` ``(C, H, W)`` after pooling, ``planes``
-    binary planes (0 for the final stage, whose values are the scores) from ``out_base``."""
+    binary planes (0 for the final stage, whose values are the scores) from ``out_base``;
+    ``beats``: the PE array's beats it takes (its loop nest's iterations)."""
     kind: str
     out_shape: tuple
     planes: int
@@ -77,6 +78,7 @@ class StagePlan:
     out_plane_stride: int
     words_per_pixel: int
     final: bool
+    beats: int
 
 
 @dataclass(frozen=True, eq=False)

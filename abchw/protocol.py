@@ -12,8 +12,8 @@ The CRC is CRC-16/CCITT-FALSE (polynomial 0x1021, initial value 0xFFFF, no refle
 byte first, so that the CRC over the whole body is 0 (what the gateware checks). A body is
 accepted when it is at least :data:`HEADER_BYTES` + 2 bytes, its length field equals the bytes
 received, the payload is at most the build's ``max_payload`` and the CRC checks; otherwise the
-board answers :data:`NAK` with a :class:`NakReason` (``seq`` as received, or 0 when the body was
-shorter than 2 bytes) and executes nothing.
+board answers :data:`NAK`, whose payload is one :class:`NakReason` byte (``seq`` as received,
+or 0 when the body was shorter than 2 bytes), and executes nothing.
 
 Host -> board (:class:`Kind`), stop-and-wait: the host sends one frame and waits for its reply.
 
@@ -28,7 +28,9 @@ Host -> board (:class:`Kind`), stop-and-wait: the host sends one frame and waits
 
 Sequence numbers: the host numbers its frames; the board remembers the last executed frame's
 ``seq`` and its reply. A good frame with that same ``seq`` is a retransmission (its reply was
-lost): the board sends the remembered reply again and executes nothing. So a host that resends a
+lost): the board sends the remembered reply again and executes nothing (RESET is never a
+retransmission: it always runs, and NAKs and RESET replies are not remembered). The board's
+remembered ``seq`` outlives a host program, so a new session starts with RESET. So a host that resends a
 frame after a NAK, a timeout or a corrupted reply never loses it and never runs it twice. Frames
 other than RESET that arrive while an EXEC is still running are dropped (the host resends them).
 """

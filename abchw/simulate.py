@@ -5,6 +5,10 @@ once by Verilator with a C++ cycle loop (:mod:`abchw.sim`, cached), and the prog
 images travel through the engine's command stream as they would over the board link. Every
 stage's feature maps (from the activation-memory writes) and the scores are compared with
 :func:`abchw.golden.integer_model.integer_forward` bit for bit; any difference exits with 1.
+
+``--serve [HOST:]PORT`` instead serves the whole board of the build (:mod:`abchw.sim.serve`:
+the SoC with its UART link, cycle by cycle) on a TCP port until Ctrl-C, for
+:class:`abchw.host.Board` to connect to as to the real board.
 """
 
 import argparse
@@ -187,7 +191,53 @@ def _parser():
     waves.add_argument("--vcd", metavar="FILE", help="dump a VCD waveform")
     waves.add_argument("--fst", metavar="FILE", help="dump an FST waveform")
     parser.add_argument("--json", metavar="FILE", help="write the report as JSON")
+    board = parser.add_argument_group("simulated board")
+    board.add_argument("--serve", metavar="[HOST:]PORT",
+                       help="serve the board of the build (the SoC behind its serial link) on "
+                       "this TCP port (0: any free one; HOST default 127.0.0.1) until Ctrl-C; "
+                       "connect with abchw.host.Board('socket://HOST:PORT')")
+    board.add_argument("--baud", type=int, default=3_000_000,
+                       help="the board's baud rate, with --freq its clock (default 3000000)")
     return parser
+
+
+#: Options of a model run, which --serve does not take: (option, attribute).
+_RUN_OPTIONS = (("MODEL", "model"), ("--input", "input"), ("--test-set", "test_set"),
+                ("--limit", "limit"), ("--program", "program"),
+                ("--save-program", "save_program"), ("--vcd", "vcd"), ("--fst", "fst"),
+                ("--json", "json"))
+
+
+def _address(text):
+    """``(host, port)`` of ``[HOST:]PORT``."""
+    host, _, port = text.rpartition(":")
+    if not port.isdigit() or int(port) > 0xFFFF:
+        raise AbchwError(f"--serve takes [HOST:]PORT with a PORT in 0..65535, not {text!r}")
+    return host or "127.0.0.1", int(port)
+
+
+def _serve(args):
+    """``--serve``: the simulated board until Ctrl-C (exit 0) or until it fails."""
+    from .sim.serve import serve_board
+
+    given = [option for option, name in _RUN_OPTIONS if getattr(args, name) not in (None, False)]
+    if given:
+        raise AbchwError(f"--serve serves the board, it runs no model: {', '.join(given)} "
+                         f"cannot go with it")
+    host, port = _address(args.serve)
+    config = _config(args)
+    with serve_board(config, host=host, port=port, clock_hz=round(args.freq * 1e6),
+                     baud=args.baud) as server:
+        print(f"{PROG}: the board M={config.m} N={config.n}, {config.pes} PEs x {config.lanes} "
+              f"lanes, {args.freq:g} MHz, {args.baud} baud, serves {server.url} (Ctrl-C stops "
+              f"it)", flush=True)
+        try:
+            status = server.wait()
+        except KeyboardInterrupt:
+            print(f"{PROG}: stopped", file=sys.stderr)
+            return 0
+        raise AbchwError(f"the simulated board stopped (exit status {status}): "
+                         f"{server.log.strip()}")
 
 
 def _images(args, network):
@@ -252,6 +302,8 @@ def main(argv=None):
         raise AbchwError(f"--freq must be a positive number of MHz, not {args.freq}")
     if not 0 <= args.stall < 1:
         raise AbchwError(f"--stall must be a probability in [0, 1), not {args.stall}")
+    if args.serve is not None:
+        return _serve(args)
     network = model_file.load(args.model) if args.model else builtin.default_model()
     config = _config(args)
     program = read_program(args.program, config=config) if args.program else None

@@ -35,7 +35,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 __all__ = ["PACKAGE", "SynthesisError", "CellCounts", "PlaceRoute", "Measurement",
-           "MeasurementHarness", "NullBlock", "port_widths", "tool", "tool_versions",
+           "MeasurementHarness", "NullBlock", "port_widths", "run_tool", "tool", "tool_versions",
            "synthesize", "place_and_route", "measure", "parse_yosys_stat",
            "parse_max_frequency", "parse_utilisation", "parse_critical_path"]
 
@@ -62,7 +62,7 @@ def tool(name):
     return str(path)
 
 
-def _run(name, args, cwd, *, log=None):
+def run_tool(name, args, cwd, *, log=None):
     """Run tool ``name`` with ``args`` in ``cwd`` and return its output (stdout, then stderr).
 
     On a non-zero exit, raises :class:`SynthesisError` with the last :data:`TAIL_LINES` lines of
@@ -83,15 +83,15 @@ def _run(name, args, cwd, *, log=None):
     return done.stdout + done.stderr
 
 
-def tool_versions():
+def tool_versions(*, nextpnr=NEXTPNR):
     """``{"yosys": "Yosys 0.70 (git sha1 ...)", "nextpnr": "nextpnr-0.11.1"}``, as the tools
-    report themselves."""
+    report themselves; ``nextpnr`` names the nextpnr console script (one per FPGA family)."""
     with tempfile.TemporaryDirectory(prefix="abchw-synth-") as scratch:
-        yosys = _run(YOSYS, ["-V"], scratch)
-        nextpnr = _run(NEXTPNR, ["--version"], scratch)
+        yosys_text = run_tool(YOSYS, ["-V"], scratch)
+        nextpnr_text = run_tool(nextpnr, ["--version"], scratch)
     versions = {}
-    for key, text, pattern in (("yosys", yosys, r"Yosys \S+ \(git sha1 \w+"),
-                               ("nextpnr", nextpnr, r"nextpnr-\d[\w.+-]*")):
+    for key, text, pattern in (("yosys", yosys_text, r"Yosys \S+ \(git sha1 \w+"),
+                               ("nextpnr", nextpnr_text, r"nextpnr-\d[\w.+-]*")):
         match = re.search(pattern, text)
         if not match:
             raise SynthesisError(f"unrecognised {key} version text:\n{text[:500]}")
@@ -125,11 +125,12 @@ def parse_max_frequency(log):
     return frequencies
 
 
-def parse_utilisation(report_text):
-    """``{bel type: cells used}`` from the JSON of nextpnr's ``--report``."""
+def parse_utilisation(report_text, field="used"):
+    """``{bel type: cells used}`` from the JSON of nextpnr's ``--report`` (``field="available"``:
+    the device's count of each instead)."""
     try:
         utilisation = json.loads(report_text)["utilization"]
-        return {str(kind): int(entry["used"]) for kind, entry in utilisation.items()}
+        return {str(kind): int(entry[field]) for kind, entry in utilisation.items()}
     except (ValueError, KeyError, AttributeError, TypeError):
         raise SynthesisError(f"unreadable nextpnr report:\n{report_text[:500]}") from None
 
@@ -297,8 +298,8 @@ def synthesize(component):
     """:class:`CellCounts` of ``component`` alone after ``synth_ice40``."""
     with tempfile.TemporaryDirectory(prefix="abchw-synth-") as scratch:
         Path(scratch, "top.il").write_text(rtlil.convert(component, name="top"))
-        _run(YOSYS, ["-q", "-p", "read_rtlil top.il; synth_ice40 -top top; "
-                     "tee -q -o stat.json stat -json"], scratch)
+        run_tool(YOSYS, ["-q", "-p", "read_rtlil top.il; synth_ice40 -top top; "
+                         "tee -q -o stat.json stat -json"], scratch)
         return CellCounts(parse_yosys_stat(Path(scratch, "stat.json").read_text()))
 
 
@@ -319,12 +320,13 @@ def place_and_route(component, *, freq_mhz=60.0, seed=1):
     harness = MeasurementHarness(component)
     with tempfile.TemporaryDirectory(prefix="abchw-pnr-") as scratch:
         Path(scratch, "top.il").write_text(rtlil.convert(harness, name="top"))
-        _run(YOSYS, ["-q", "-p", "read_rtlil top.il; synth_ice40 -top top -json top.json"],
-             scratch)
-        _run(NEXTPNR, ["-q", "--up5k", "--package", PACKAGE, "--json", "top.json",
-                       "--pcf-allow-unconstrained", "--freq", f"{freq_mhz:g}", "--seed", str(seed),
-                       "--timing-allow-fail", "--report", "report.json", "--log", "nextpnr.log"],
-             scratch, log="nextpnr.log")
+        run_tool(YOSYS, ["-q", "-p", "read_rtlil top.il; synth_ice40 -top top -json top.json"],
+                 scratch)
+        run_tool(NEXTPNR, ["-q", "--up5k", "--package", PACKAGE, "--json", "top.json",
+                           "--pcf-allow-unconstrained", "--freq", f"{freq_mhz:g}",
+                           "--seed", str(seed), "--timing-allow-fail",
+                           "--report", "report.json", "--log", "nextpnr.log"],
+                 scratch, log="nextpnr.log")
         frequencies = parse_max_frequency(Path(scratch, "nextpnr.log").read_text())
         report = Path(scratch, "report.json").read_text()
     if len(frequencies) != 1:

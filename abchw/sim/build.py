@@ -1,11 +1,15 @@
-"""Compile an engine's Verilog with ``harness.cpp`` into one simulator executable, cached.
+"""Compile a design's Verilog with a C++ harness into one simulator executable, cached.
 
-``build_simulator(verilog_text)`` checks the ports against :data:`ENGINE_PORTS`, then runs
-``verilator --cc --exe --build`` on ``engine.v`` and the package's ``harness.cpp``. The result is
-kept in ``<cache root>/<digest>/`` where the digest covers everything that shapes the binary:
+A :class:`Harness` names a C++ cycle loop of this package and the top module it drives:
+:data:`ENGINE_HARNESS` (``harness.cpp``, the engine's command and result streams) and
+:data:`SOC_HARNESS` (``soc_harness.cpp``, the whole board behind a TCP socket).
+``build_simulator(verilog_text, harness=...)`` checks the top module's ports against the
+harness's, then runs ``verilator --cc --exe --build`` on ``<top>.v`` and the harness. The result
+is kept in ``<cache root>/<digest>/`` where the digest covers everything that shapes the binary:
 the Verilog text, the harness source, the Verilator release and build stamp, the C++ compiler's
-version, the Verilator options and the trace option. The cache root is ``cache_dir``, else
-``$ABCHW_CACHE/sim``, else ``$XDG_CACHE_HOME/abchw/sim`` (``~/.cache/abchw/sim``).
+version, the Verilator options (the top module among them) and the trace option. The cache root
+is ``cache_dir``, else ``$ABCHW_CACHE/sim``, else ``$XDG_CACHE_HOME/abchw/sim``
+(``~/.cache/abchw/sim``).
 
 An entry is built in a scratch directory beside it and renamed into place whole, so a reader
 sees no entry or a complete one, whatever happens to concurrent or interrupted builds; when two
@@ -23,14 +27,15 @@ import signal
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 from ..errors import SimulatorBuildError
 from .verilator import verilator_binary, verilator_environment, verilator_version
 
-__all__ = ["ENGINE_PORTS", "TRACE_KINDS", "build_simulator", "cache_root", "engine_ports",
-           "fst_supported"]
+__all__ = ["ENGINE_HARNESS", "ENGINE_PORTS", "SOC_HARNESS", "SOC_PORTS", "TRACE_KINDS", "Harness",
+           "build_simulator", "cache_root", "engine_ports", "fst_supported", "module_ports"]
 
 #: The engine's ports: name -> (direction, width); None where any width up to the bound given
 #: in :data:`WIDTH_BOUNDS` is accepted.
@@ -43,6 +48,7 @@ ENGINE_PORTS = {
     "results__valid": ("output", 1),
     "results__ready": ("input", 1),
     "results__payload": ("output", 8),
+    "busy": ("output", 1),
     "observe__write_en": ("output", 1),
     "observe__write_addr": ("output", None),
     "observe__write_data": ("output", None),
@@ -51,13 +57,34 @@ ENGINE_PORTS = {
     "observe__beat": ("output", 1),
 }
 WIDTH_BOUNDS = {"observe__write_addr": 32, "observe__write_data": 1024}
+#: The board's ports (:class:`abchw.gateware.soc.Soc`): UART pins and the activity light.
+SOC_PORTS = {"clk": ("input", 1), "rst": ("input", 1), "rx": ("input", 1), "tx": ("output", 1),
+             "activity": ("output", 1)}
 TRACE_KINDS = (None, "vcd", "fst")
 
-EXECUTABLE = "engine-sim"
-#: Verilator options. ``-O3`` is Verilator's own optimisation; the C++ optimisation level is
-#: verilated.mk's OPT_FAST/OPT_GLOBAL, which the wheel leaves at -Os (see ``MAKE_OPTIONS``).
+
+@dataclass(frozen=True)
+class Harness:
+    """A C++ cycle loop of this package (``source``) and the Verilog module ``top`` it drives,
+    which must have exactly ``ports`` (name -> (direction, width), None: any width up to
+    ``width_bounds[name]``); the simulator is built as ``executable``."""
+    source: str
+    top: str
+    ports: dict
+    executable: str
+    width_bounds: dict = field(default_factory=dict)
+
+
+ENGINE_HARNESS = Harness("harness.cpp", "engine", ENGINE_PORTS, "engine-sim", WIDTH_BOUNDS)
+SOC_HARNESS = Harness("soc_harness.cpp", "soc", SOC_PORTS, "soc-sim")
+
+#: Verilator options, then ``--top-module`` of the harness, then :data:`BUILD_JOBS` (in this
+#: order, which the digests of cached simulators cover). ``-O3`` is Verilator's own
+#: optimisation; the C++ optimisation level is verilated.mk's OPT_FAST/OPT_GLOBAL, which the
+#: wheel leaves at -Os (see ``MAKE_OPTIONS``).
 VERILATOR_OPTIONS = ("--cc", "--exe", "--build", "-O3", "--x-assign", "fast", "--x-initial", "fast",
-                     "--noassert", "-Wno-fatal", "--top-module", "engine", "--build-jobs", "2")
+                     "--noassert", "-Wno-fatal")
+BUILD_JOBS = ("--build-jobs", "2")
 #: Measured on the toy engines of rtl_tests/test_sim_runner.py (2-core Xeon, shared): -O2 ran
 #: 10-35 % faster than the wheel's -Os and than -O3 (with or without 4000 busy flip-flops);
 #: builds take 5-10 s either way, mostly compiling Verilator's runtime.
@@ -67,7 +94,6 @@ LOG_TAIL = 4000  # characters of the build log an error message quotes
 STALE_SCRATCH_SECONDS = 24 * 3600
 _PORT = re.compile(r"^\s*(input|output|inout)\s+(?:(?:wire|reg|signed)\s+)*"
                    r"(?:\[\s*(\d+)\s*:\s*(\d+)\s*\]\s*)?([A-Za-z_][\w$]*)\s*;", re.MULTILINE)
-_MODULE = re.compile(r"^\s*module\s+engine\s*[(;#].*?^\s*endmodule", re.MULTILINE | re.DOTALL)
 
 
 def cache_root():
@@ -78,36 +104,42 @@ def cache_root():
     return (Path(xdg) if xdg else Path.home() / ".cache") / "abchw" / "sim"
 
 
-def engine_ports(verilog_text):
-    """Ports of module ``engine`` in Amaranth-emitted Verilog: name -> (direction, width)."""
-    module = _MODULE.search(verilog_text)
+def module_ports(verilog_text, top):
+    """Ports of module ``top`` in Amaranth-emitted Verilog: name -> (direction, width)."""
+    module = re.search(rf"^\s*module\s+{re.escape(top)}\s*[(;#].*?^\s*endmodule", verilog_text,
+                       re.MULTILINE | re.DOTALL)
     if module is None:
-        raise SimulatorBuildError("the Verilog has no module named 'engine' (convert the "
-                                  "component with verilog.convert(..., name='engine'))")
+        raise SimulatorBuildError(f"the Verilog has no module named '{top}' (convert the "
+                                  f"component with verilog.convert(..., name='{top}'))")
     return {name: (direction, int(msb) - int(lsb) + 1 if msb else 1)
             for direction, msb, lsb, name in _PORT.findall(module.group(0))}
 
 
-def _check_ports(verilog_text):
-    ports = engine_ports(verilog_text)
+def engine_ports(verilog_text):
+    """Ports of module ``engine``: ``module_ports(verilog_text, "engine")``."""
+    return module_ports(verilog_text, "engine")
+
+
+def _check_ports(verilog_text, harness):
+    ports = module_ports(verilog_text, harness.top)
     problems = []
-    for name, (direction, width) in ENGINE_PORTS.items():
+    for name, (direction, width) in harness.ports.items():
         if name not in ports:
             problems.append(f"no {direction} '{name}'")
             continue
         got_direction, got_width = ports[name]
-        bound = WIDTH_BOUNDS.get(name)
+        bound = harness.width_bounds.get(name)
         if got_direction != direction:
             problems.append(f"'{name}' is an {got_direction}, not an {direction}")
         elif width is not None and got_width != width:
             problems.append(f"'{name}' is {got_width} bits wide, not {width}")
         elif bound is not None and got_width > bound:
             problems.append(f"'{name}' is {got_width} bits wide, more than {bound}")
-    extra = sorted(set(ports) - set(ENGINE_PORTS))
+    extra = sorted(set(ports) - set(harness.ports))
     if extra:
         problems.append(f"unexpected ports {', '.join(extra)}")
     if problems:
-        raise SimulatorBuildError("module 'engine' does not have the simulator's ports: "
+        raise SimulatorBuildError(f"module '{harness.top}' does not have the simulator's ports: "
                                   + "; ".join(problems))
     return ports
 
@@ -144,8 +176,8 @@ def _check_fst_support(env):
                                   "install them or use trace='vcd'")
 
 
-def _harness_source():
-    return resources.files("abchw.sim").joinpath("harness.cpp").read_text()
+def _harness_source(harness):
+    return resources.files("abchw.sim").joinpath(harness.source).read_text()
 
 
 def _remove_stale_scratch(root):
@@ -177,9 +209,10 @@ def _run_tool(command, cwd, env, log_path):
             raise
 
 
-def build_simulator(verilog_text, *, trace=None, cache_dir=None):
+def build_simulator(verilog_text, *, trace=None, cache_dir=None, harness=ENGINE_HARNESS):
     """The path of the simulator executable for ``verilog_text``, building it if not cached.
 
+    ``harness``: the :class:`Harness` to compile the design with (default: the engine's).
     ``trace``: None, ``"vcd"`` or ``"fst"``: compile in waveform dumping (slower; needed for
     ``run_simulator(..., waveform=...)``; FST needs the system's LZ4 development files).
     ``cache_dir``: directory of cache entries (default :func:`cache_root`). Raises
@@ -188,12 +221,13 @@ def build_simulator(verilog_text, *, trace=None, cache_dir=None):
     """
     if trace not in TRACE_KINDS:
         raise SimulatorBuildError(f"trace must be None, 'vcd' or 'fst', not {trace!r}")
-    ports = _check_ports(verilog_text)
+    ports = _check_ports(verilog_text, harness)
     env = {**os.environ, **verilator_environment()}
-    harness = _harness_source()
-    options = [*VERILATOR_OPTIONS, *TRACE_OPTIONS[trace], "-MAKEFLAGS", MAKE_OPTIONS]
+    source = _harness_source(harness)
+    options = [*VERILATOR_OPTIONS, "--top-module", harness.top, *BUILD_JOBS,
+               *TRACE_OPTIONS[trace], "-MAKEFLAGS", MAKE_OPTIONS]
     digest = hashlib.sha256()
-    for part in (verilog_text, harness, verilator_version(), _compiler_version(),
+    for part in (verilog_text, source, verilator_version(), _compiler_version(),
                  " ".join(options)):
         digest.update(part.encode())
         digest.update(b"\0")
@@ -201,7 +235,7 @@ def build_simulator(verilog_text, *, trace=None, cache_dir=None):
 
     root = Path(cache_dir) if cache_dir is not None else cache_root()
     entry = root / digest
-    executable = entry / EXECUTABLE
+    executable = entry / harness.executable
     if executable.is_file():
         return executable
     if trace == "fst":
@@ -217,21 +251,21 @@ def build_simulator(verilog_text, *, trace=None, cache_dir=None):
         scratch = Path(scratch)
         staged = scratch / "entry"
         staged.mkdir()
-        (staged / "engine.v").write_text(verilog_text)
-        (scratch / "harness.cpp").write_text(harness)
+        design = staged / f"{harness.top}.v"
+        design.write_text(verilog_text)
+        (scratch / harness.source).write_text(source)
         command = [verilator_binary(), *options, "--Mdir", str(scratch / "obj"),
-                   "-o", EXECUTABLE, str(staged / "engine.v"), str(scratch / "harness.cpp")]
+                   "-o", harness.executable, str(design), str(scratch / harness.source)]
         started = time.monotonic()
         returncode = _run_tool(command, scratch, env, staged / "build.log")
-        if returncode != 0 or not (scratch / "obj" / EXECUTABLE).is_file():
+        if returncode != 0 or not (scratch / "obj" / harness.executable).is_file():
             tail = (staged / "build.log").read_text(errors="replace")[-LOG_TAIL:]
             raise SimulatorBuildError(f"building the simulator failed (exit status "
                                       f"{returncode}); end of the build log:\n{tail}")
-        os.replace(scratch / "obj" / EXECUTABLE, staged / EXECUTABLE)
+        os.replace(scratch / "obj" / harness.executable, staged / harness.executable)
         (staged / "build.json").write_text(json.dumps({
             "trace": trace,
-            "write_data_bits": ports["observe__write_data"][1],
-            "write_addr_bits": ports["observe__write_addr"][1],
+            "ports": {name: width for name, (_, width) in ports.items()},
             "verilator": verilator_version(),
             "command": command,
             "build_seconds": round(time.monotonic() - started, 3),

