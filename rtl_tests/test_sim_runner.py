@@ -300,7 +300,7 @@ def test_engine_ports_of_the_toy():
     assert ports["observe__write_addr"] == ("output", 20)
     assert ports["commands__payload"] == ("input", 8)
     assert ports["clk"] == ports["rst"] == ("input", 1)
-    assert len(ports) == 14
+    assert len(ports) == 15
 
 
 def test_build_errors_leave_no_cache_entry(tmp_path):

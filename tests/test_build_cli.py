@@ -64,7 +64,8 @@ def test_bad_input_is_one_line_and_exit_2(capsys, no_tools, tmp_path, argv, mess
 
 
 def test_a_baud_rate_the_uart_cannot_make_is_refused(capsys, no_tools, tmp_path):
-    status, out, err = run(capsys, "--baud", "20000000", "--out", str(tmp_path))
+    status, out, err = run(capsys, "--M", "1", "--N", "1", "--pes", "1", "--lanes", "8",
+                           "--baud", "20000000", "--out", str(tmp_path))
     assert (status, out) == (2, "")
     assert err.startswith(PREFIX + "baud 20000000 is too fast for a 48000000 Hz clock")
     assert err.count("\n") == 1
