@@ -26,10 +26,10 @@ run, for simulation.
 
 from amaranth import Cat, Module, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ...network import INPUT_BITS
+from ..block_ram import BlockRam
 from ..comparator import ComparatorBank
 from ..maxpool import MaxPoolUnit
 from .config import COUNTERS, check_config
@@ -96,9 +96,9 @@ class Engine(wiring.Component):
         m = Module()
         config = self.config
         shapes = memory_shapes(config)
-        memories = {name: Memory(shape=shape, depth=depth, init=[])
+        memories = {name: BlockRam(shape=shape, depth=depth)
                     for name, (shape, depth) in shapes.items() if name != "weights"}
-        memories["activations"] = Memory(shape=config.lanes, depth=config.act_words, init=[])
+        memories["activations"] = BlockRam(shape=config.lanes, depth=config.act_words)
         for name, memory in memories.items():
             m.submodules[name] = memory
         m.submodules.weights = weights = WeightMemory(config=config)

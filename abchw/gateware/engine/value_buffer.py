@@ -15,10 +15,10 @@ stage's output channels) tells the reader how many of the ``pes`` values are rea
 
 from amaranth import Module, Signal, signed
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
+from ..block_ram import BlockRam
 from ..maxpool import PoolLayout
 from .config import POOL_MAX, check_config
 from .descriptor import CHANNEL_BITS
@@ -57,7 +57,7 @@ class ValueBuffer(wiring.Component):
         depth = self.config.value_depth
         pes = self.config.pes
         pointer_bits = ceil_log2(depth) + 1
-        m.submodules.memory = memory = Memory(shape=self._entry, depth=depth, init=[])
+        m.submodules.memory = memory = BlockRam(shape=self._entry, depth=depth)
         write = memory.write_port()
         read = memory.read_port()
 

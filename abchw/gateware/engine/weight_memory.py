@@ -10,9 +10,9 @@ writes weights only while idle, never while it reads them.
 
 from amaranth import Module, Mux
 from amaranth.lib import wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from ..block_ram import BlockRam
 from ..ice40.spram import Spram
 from .config import check_config
 
@@ -47,8 +47,7 @@ class WeightMemory(wiring.Component):
                     self.read_data[low:high].eq(spram.read_data),
                 ]
         else:
-            m.submodules.memory = memory = Memory(shape=width, depth=config.weight_words,
-                                                  init=[])
+            m.submodules.memory = memory = BlockRam(shape=width, depth=config.weight_words)
             read, write = memory.read_port(), memory.write_port()
             m.d.comb += [read.addr.eq(self.read_addr), self.read_data.eq(read.data),
                          write.addr.eq(self.write_addr), write.data.eq(self.write_data),

@@ -25,10 +25,10 @@ answered, unless it is such an EXEC.
 
 from amaranth import Module, Mux, Signal
 from amaranth.lib import enum, stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ...protocol import HEADER_BYTES, MAX_PAYLOAD, NAK, OVERFLOW, BuildInfo, Kind, reply_kind
+from ..block_ram import BlockRam
 from ..engine.config import check_config
 from ..params import check_int
 from .header import HeaderLayout
@@ -93,9 +93,9 @@ class Link(wiring.Component):
         wiring.connect(m, transmitter.body, encoder.body)
         wiring.connect(m, encoder.wire, wiring.flipped(self.tx_bytes))
 
-        m.submodules.received = received = Memory(shape=8, depth=receiver.depth, init=[])
-        m.submodules.result_buffer = result_buffer = Memory(shape=8, depth=max_payload, init=[])
-        m.submodules.info = info = Memory(shape=8, depth=len(self.info), init=self.info)
+        m.submodules.received = received = BlockRam(shape=8, depth=receiver.depth)
+        m.submodules.result_buffer = result_buffer = BlockRam(shape=8, depth=max_payload)
+        m.submodules.info = info = BlockRam(shape=8, depth=len(self.info), init=self.info)
         wiring.connect(m, receiver.buffer, received.write_port())
         command_read = received.read_port()
         result_write, result_read = result_buffer.write_port(), result_buffer.read_port()
