@@ -20,8 +20,8 @@ import numpy as np
 
 from .errors import AbchwError
 from .gateware.engine.config import DIM_BITS, POOL_MAX, EngineConfig
-from .gateware.engine.descriptor import (CHANNEL_BITS, DESCRIPTOR_WORD_BITS, IMAGE_BYTES_BITS,
-                                         DescriptorLayout, descriptor_words)
+from .gateware.engine.descriptor import (CHANNEL_BITS, IMAGE_BYTES_BITS, LEVELS, DescriptorLayout,
+                                         StepLayout, descriptor_rows, stage_rows)
 from .gateware.engine.engine import memory_shapes
 from .golden.integer_model import lower
 from .network import INPUT_BITS, Network
@@ -98,11 +98,9 @@ def compile_network(network: Network, config: EngineConfig) -> Program:
     _fail_if_over("the image", image_bytes, (1 << IMAGE_BYTES_BITS) - 1, "bytes",
                   "use a smaller input")
 
-    layout = DescriptorLayout(config)
     shapes = memory_shapes(config)
     contents = {name: [] for name in shapes}
-    plans, descriptors = [], []
-    mask = (1 << config.act_addr_bits) - 1
+    plans, stage_programs = [], []
     for index, (stage, lowered) in enumerate(zip(network.stages, stages)):
         source = maps[index]
         final = index == len(stages) - 1
@@ -123,34 +121,38 @@ def compile_network(network: Network, config: EngineConfig) -> Program:
         in_base, out_base = bases[index % 2], bases[(index + 1) % 2]
         weights = _weight_words(lowered, source, kernel_h, kernel_w, groups, config)
         coefficients = _coefficient_words(lowered, source.planes, groups, config)
+        bounds = {"py": out_h, "px": out_w, "g": groups, "wy": pool, "wx": pool,
+                  "m": lowered.m, "ky": kernel_h, "kx": kernel_w, "j": words_in,
+                  "n": source.planes}
+        # What each quantity adds when one loop steps: {quantity: {level: step}}.
+        pool_step = pool_stride * stride
+        steps = {
+            "act": {"py": pool_step * row_stride, "px": pool_step * words_in,
+                    "wy": stride * row_stride, "wx": stride * words_in, "ky": row_stride,
+                    "kx": words_in, "j": 1, "n": plane_stride},
+            "row": {"py": pool_step, "wy": stride, "ky": 1},
+            "column": {"px": pool_step, "wx": stride, "kx": 1},
+            "weight": {"g": lowered.m * kernel_h * kernel_w * words_in,
+                       "m": kernel_h * kernel_w * words_in, "ky": kernel_w * words_in,
+                       "kx": words_in, "j": 1},
+            "coef": {"g": lowered.m * source.planes, "m": source.planes, "n": 1},
+        }
         descriptor = {
             "image_bytes": image_bytes, "in_channels": source.channels, "in_base": in_base,
-            "in_height": source.height, "in_width": source.width, "planes": source.planes,
-            "words": words_in, "kernel_height": kernel_h, "kernel_width": kernel_w,
-            "stride": stride, "padding": padding, "pool": pool,
-            "pool_step": pool_stride * stride, "out_height": out_h, "out_width": out_w,
-            "groups": groups, "bases": lowered.m, "k": lowered.k,
-            "act_origin": (in_base - padding * row_stride - padding * words_in) & mask,
-            "pool_row_step": (pool_stride * stride * row_stride) & mask,
-            "pool_col_step": (pool_stride * stride * words_in) & mask,
-            "window_row_step": (stride * row_stride) & mask,
-            "window_col_step": (stride * words_in) & mask,
-            "row_stride": row_stride & mask, "plane_stride": plane_stride & mask,
-            "weight_base": len(contents["weights"]),
-            "group_weight_step": lowered.m * kernel_h * kernel_w * words_in,
-            "base_weight_step": kernel_h * kernel_w * words_in,
-            "row_weight_step": kernel_w * words_in,
-            "coef_base": len(contents["coefficients"]),
-            "group_coef_step": lowered.m * source.planes,
+            "ends": {level: bound - 1 for level, bound in bounds.items()},
+            "act_origin": in_base - padding * row_stride - padding * words_in,
+            "weight_base": len(contents["weights"]), "coef_base": len(contents["coefficients"]),
+            "padding": padding, "in_height": source.height, "in_width": source.width,
+            "pool": pool, "k": lowered.k,
             "channels": channels, "out_planes": out_planes, "out_base": out_base,
-            "out_plane_stride": out_h * out_w * out_words,
+            "out_plane_stride": out_h * out_w * out_words, "plane_stride": plane_stride,
             "threshold_base": len(contents["thresholds"]), "final": int(final),
         }
         contents["weights"] += weights
         contents["coefficients"] += coefficients
         if not final:
             contents["thresholds"] += _threshold_words(lowered, config, shapes["thresholds"][0])
-        descriptors.append(descriptor)
+        stage_programs.append((descriptor, steps, bounds))
         plans.append(StagePlan(kind=lowered.kind, out_shape=(channels, out_h, out_w),
                                planes=out_planes, out_base=out_base,
                                out_plane_stride=descriptor["out_plane_stride"],
@@ -162,15 +164,35 @@ def compile_network(network: Network, config: EngineConfig) -> Program:
             ("coefficients", "words of pes coefficients", "rebuild with more coefficient memory"),
             ("thresholds", "channel entries", "rebuild with more threshold memory")):
         _fail_if_over(f"the {name} memory", len(contents[name]), shapes[name][1], what, hint)
-    # Each descriptor as words of the narrow descriptor memory, lowest bits first.
-    piece_mask = (1 << DESCRIPTOR_WORD_BITS) - 1
-    contents["descriptors"] = [
-        pack_fields(layout, descriptor) >> (DESCRIPTOR_WORD_BITS * i) & piece_mask
-        for descriptor in descriptors for i in range(descriptor_words(config))]
+    for stage_program in stage_programs:
+        contents["descriptors"] += _stage_rows(*stage_program, config)
     output_shape = tuple(network.output_shape)
     return Program(config=config, input_shape=tuple(network.input_shape),
                    output_shape=output_shape, score_frac_bits=inet.score_frac_bits,
                    stages=tuple(plans), memories={k: tuple(v) for k, v in contents.items()})
+
+
+def _stage_rows(descriptor, steps, bounds, config):
+    """The descriptor memory's rows of one stage (:mod:`~abchw.gateware.engine.descriptor`):
+    the step of each level (``steps[quantity][level]`` minus what the levels inside it, wrapping
+    from their last index to 0, take back), then the descriptor, lowest bits first."""
+    step_layout = StepLayout(config)
+    rows = []
+    for depth, level in enumerate(LEVELS):
+        inner = LEVELS[depth + 1:]
+        row = {}
+        for quantity, by_level in steps.items():
+            change = by_level.get(level, 0) - sum((bounds[i] - 1) * by_level.get(i, 0)
+                                                  for i in inner)
+            row[quantity] = change & ((1 << step_layout[quantity].width) - 1)
+        rows.append(pack_fields(step_layout, row))
+    layout = DescriptorLayout(config)
+    ends = layout["ends"].shape
+    fields = {**descriptor, "act_origin": descriptor["act_origin"] & ((1 << config.act_addr_bits) - 1),
+              "ends": pack_fields(ends, descriptor["ends"])}
+    word, width = pack_fields(layout, fields), step_layout.size
+    rows += [word >> (width * i) & ((1 << width) - 1) for i in range(descriptor_rows(config))]
+    return rows + [0] * (stage_rows(config) - len(rows))
 
 
 def _weight_words(lowered, source, kernel_h, kernel_w, groups, config):

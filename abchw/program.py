@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 MAGIC = b"ABCHWPRG"
-VERSION = 1
+VERSION = 2  # 2: descriptor memory holds the step tables
 COUNTER_BYTES = 8
 
 

@@ -23,7 +23,9 @@ ICEBREAKER = Board(
     # Not "-dsp": Yosys 0.70's ice40_dsp also rewrites SB_MAC16 instances and drops their
     # registers (A_REG, B_REG, PIPELINE_16x16_MULT_REG2 become 0, CLK and CE tied low).
     synth_options=("-device", "u"),
-    nextpnr_options=("--up5k", "--package", "sg48"),
+    # router2: nextpnr-ice40 0.11's default router1 stalls for tens of minutes on the engine
+    # at 80 % of the logic cells (its overuse stops falling); router2 routes it in a minute.
+    nextpnr_options=("--up5k", "--package", "sg48", "--router", "router2"),
     programmers=(("iceprog", "{bitstream}"),
                  ("openFPGALoader", "-b", "ice40_generic", "{bitstream}")),
 )

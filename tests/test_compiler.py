@@ -10,7 +10,7 @@ from abchw.compiler import CompileError, compile_network
 from abchw.errors import AbchwError
 from abchw.gateware.engine.config import EngineConfig
 from abchw.gateware.engine.engine import MEMORIES, memory_shapes
-from abchw.gateware.engine.descriptor import descriptor_words
+from abchw.gateware.engine.descriptor import stage_rows
 from abchw.network import Conv, Dense, MaxPool, Network
 from abchw.program import MAGIC, ProgramError, read_program
 
@@ -28,7 +28,7 @@ def test_builtin_model_layout():
     counts = {name: len(program.memories[name]) for name in MEMORIES}
     # conv 1->16 3x3, conv 16->32 3x3 + pool, dense 512->10; M = 3, 4 PEs of 16 lanes:
     # weights = groups * M * taps * words: 4*3*9*1 + 8*3*9*1 + 3*3*16*2 = 108 + 216 + 288
-    assert counts == {"descriptors": 3 * descriptor_words(BUILD), "weights": 612, "coefficients": 4 * 3 * 8 + 8 * 3 * 3
+    assert counts == {"descriptors": 3 * stage_rows(BUILD), "weights": 612, "coefficients": 4 * 3 * 8 + 8 * 3 * 3
                       + 3 * 3 * 3, "thresholds": 16 + 32}
     assert program.stages[-1].final and not program.stages[0].final
     assert program.result_bytes == 10 * BUILD.score_bytes + 24
@@ -89,7 +89,7 @@ def test_smaller_m_and_n_run_on_a_larger_build():
     network = random_network(rng, max_stages=3, max_m=1, max_n=1, exact=True)
     config = EngineConfig(m=8, n=8, pes=2, lanes=8)
     program = compile_network(network, config)
-    assert len(program.memories["descriptors"]) == len(network.stages) * descriptor_words(config)
+    assert len(program.memories["descriptors"]) == len(network.stages) * stage_rows(config)
 
 
 def test_pool_larger_than_the_engine():

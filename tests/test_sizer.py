@@ -19,19 +19,19 @@ def test_block_rams_take_the_cheapest_shape(width, depth, family, expected):
     assert block_rams(width, depth, family) == expected
 
 
-def test_icebreaker_holds_only_the_smallest_engine_today():
-    """Measured (abchw/data/resource_model.json): the engine's control logic alone nearly fills
-    the UP5K, so the sizer refuses M = N = 3 there and the smallest array just fits."""
+def test_icebreaker_takes_m3n3_at_the_spram_width():
+    """Measured (abchw/data/resource_model.json): at M = N = 3 the UP5K holds an array as wide
+    as its SPRAMs feed (64 weight bits a beat), weights in SPRAM, multipliers in SB_MAC16."""
     icebreaker = board("icebreaker")
-    with pytest.raises(AbchwError, match=r"no engine at M = 3, N = 3 fits the .*iCEBreaker.*"
-                                         r"needs \{'lcs': \d+"):
-        size_engine(icebreaker, m=3, n=3)
-    sizing = size_engine(icebreaker, m=1, n=1, pes=1, lanes=8)
+    sizing = size_engine(icebreaker, m=3, n=3)
     config = sizing.config
     assert config.weight_spram and config.hard_macro
-    assert sizing.estimate["spram"] == 1 and sizing.estimate["dsp"] == 1
-    assert sizing.estimate["ebr"] <= 30
+    assert config.pes * config.lanes == 64
+    assert sizing.estimate["spram"] == 4 and sizing.estimate["dsp"] == config.pes
+    assert all(sizing.estimate[name] <= icebreaker.budget[name] for name in ("ebr", "dsp"))
     assert sizing.estimate["lcs"] <= LC_HEADROOM * icebreaker.budget["lcs"]
+    program = compile_network(default_model(), config)
+    assert sizing.beats == sum(stage.beats for stage in program.stages) > 0
 
 
 def test_ecp5_board_takes_the_largest_array_that_fits():
@@ -64,7 +64,7 @@ def test_refusals_name_the_problem():
     with pytest.raises(AbchwError, match=r"--pes 8 --lanes 32: a weight_spram build reads at "
                                          r"most 64 bits a beat"):
         size_engine(icebreaker, m=3, n=3, pes=8, lanes=32)
-    with pytest.raises(AbchwError, match=r"8 PEs x 8 lanes\) needs .*'ebr': 3[1-9]"):
+    with pytest.raises(AbchwError, match=r"8 PEs x 8 lanes\) needs .*'ebr': ([3-9][0-9])"):
         size_engine(icebreaker, m=3, n=3, pes=8, lanes=8)
 
 

@@ -46,19 +46,20 @@ class Blinker(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        # Down-counters that end at -1: their sign bits, not wide comparisons, end the periods
+        # (at 48 MHz these counters are 23 bits wide, slower than the engine otherwise).
         half_period = self.clock_hz // 2
-        beat = Signal(range(half_period))
-        with m.If(beat == half_period - 1):
-            m.d.sync += [beat.eq(0), self.heartbeat.eq(~self.heartbeat)]
-        with m.Else():
-            m.d.sync += beat.eq(beat + 1)
+        beat = Signal(range(-1, half_period - 1), init=half_period - 2)
+        m.d.sync += beat.eq(beat - 1)
+        with m.If(beat[-1]):
+            m.d.sync += [beat.eq(half_period - 2), self.heartbeat.eq(~self.heartbeat)]
         hold = max(1, math.ceil(ACTIVITY_SECONDS * self.clock_hz))
-        remaining = Signal(range(hold + 1))
+        remaining = Signal(range(-1, hold), init=-1)   # cycles left lit, minus one
         with m.If(self.pulse):
-            m.d.sync += remaining.eq(hold)
-        with m.Elif(remaining != 0):
+            m.d.sync += remaining.eq(hold - 1)
+        with m.Elif(~remaining[-1]):
             m.d.sync += remaining.eq(remaining - 1)
-        m.d.comb += self.activity.eq(remaining != 0)
+        m.d.comb += self.activity.eq(~remaining[-1])
         return m
 
 

@@ -46,7 +46,7 @@ class BlockRam(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.memory = self._memory
+        m.submodules.storage = self._memory
         for port, read in self._reads:
             # No reset: Yosys merges only a register without one into the block RAM.
             data = Signal(self._memory.shape, reset_less=True)

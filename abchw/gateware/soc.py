@@ -11,8 +11,9 @@ The engine has a clock domain of its own, whose reset is the board's or the link
 (:func:`~.link.uart.uart_divisor`).
 """
 
-from amaranth import ClockDomain, ClockSignal, DomainRenamer, Module, ResetSignal
+from amaranth import ClockDomain, ClockSignal, DomainRenamer, Module, ResetSignal, Signal
 from amaranth.lib import wiring
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from ..protocol import MAX_PAYLOAD
@@ -52,15 +53,25 @@ class Soc(wiring.Component):
         engine = Engine(config=self.config)
         # The engine runs in its own domain, on the same clock, reset by the board's reset or
         # the link's: a domain reset also reaches the accumulators' explicit ResetSignal(),
-        # which ResetInserter would not.
+        # which ResetInserter would not. The link's is registered: its frame decoding would
+        # otherwise lie on every path to every engine register.
         m.domains.engine = ClockDomain()
+        link_reset = Signal()
+        m.d.sync += link_reset.eq(link.engine_reset)
         m.d.comb += [ClockSignal("engine").eq(ClockSignal("sync")),
-                     ResetSignal("engine").eq(ResetSignal("sync") | link.engine_reset)]
+                     ResetSignal("engine").eq(ResetSignal("sync") | link_reset)]
         m.submodules.engine = DomainRenamer("engine")(engine)
+        # Command bytes pass through a two-entry FIFO: its registered handshake keeps the
+        # link's frame logic and the engine's command decoding off one combinational path. It
+        # is the engine's (a RESET drops the bytes in it).
+        commands = SyncFIFO(width=8, depth=2)
+        m.submodules.commands = DomainRenamer("engine")(commands)
         m.d.comb += [uart_rx.rx.eq(self.rx), self.tx.eq(uart_tx.tx),
-                     self.activity.eq(link.executing), link.busy.eq(engine.busy)]
+                     self.activity.eq(link.executing),
+                     link.busy.eq(engine.busy | commands.r_rdy)]
         wiring.connect(m, uart_rx.bytes, link.rx_bytes)
         wiring.connect(m, link.tx_bytes, uart_tx.bytes)
-        wiring.connect(m, link.commands, engine.commands)
+        wiring.connect(m, link.commands, commands.w_stream)
+        wiring.connect(m, commands.r_stream, engine.commands)
         wiring.connect(m, engine.results, link.results)
         return m

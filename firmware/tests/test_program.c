@@ -56,7 +56,7 @@ static void test_crc32(void)
 static void test_parse_good(void)
 {
     uint8_t image[1024];
-    size_t len = make_image(image, GOOD_HEADER, 1);
+    size_t len = make_image(image, GOOD_HEADER, ABCHW_PROGRAM_VERSION);
     abchw_program prog;
     CHECK_EQ(abchw_program_parse(&prog, image, len), ABCHW_OK);
     CHECK_EQ(prog.input_rank, 3);
@@ -84,7 +84,8 @@ static int parse_header(const char *header)
 {
     uint8_t image[1024];
     abchw_program prog;
-    return abchw_program_parse(&prog, image, make_image(image, header, 1));
+    size_t len = make_image(image, header, ABCHW_PROGRAM_VERSION);
+    return abchw_program_parse(&prog, image, len);
 }
 
 #define WITH_SHAPES(shapes) "{\"config\": " CONFIG_JSON ", " shapes "}"
@@ -93,17 +94,17 @@ static void test_parse_corrupt(void)
 {
     uint8_t image[1024];
     abchw_program prog;
-    size_t len = make_image(image, GOOD_HEADER, 1);
+    size_t len = make_image(image, GOOD_HEADER, ABCHW_PROGRAM_VERSION);
     CHECK_EQ(abchw_program_parse(&prog, image, 19), ABCHW_ERR_PROG_MAGIC);
     image[len - 10] ^= 0x01; /* a load byte */
     CHECK_EQ(abchw_program_parse(&prog, image, len), ABCHW_ERR_PROG_CRC);
     CHECK_EQ(abchw_program_parse(&prog, image, len - 1), ABCHW_ERR_PROG_CRC);
     image[0] = 'X';
     CHECK_EQ(abchw_program_parse(&prog, image, len), ABCHW_ERR_PROG_MAGIC);
-    len = make_image(image, GOOD_HEADER, 2);
+    len = make_image(image, GOOD_HEADER, ABCHW_PROGRAM_VERSION + 1);
     CHECK_EQ(abchw_program_parse(&prog, image, len), ABCHW_ERR_PROG_VERSION);
     /* A header length past the end, with a CRC that checks. */
-    len = make_image(image, GOOD_HEADER, 1);
+    len = make_image(image, GOOD_HEADER, ABCHW_PROGRAM_VERSION);
     put_le32(image + 12, (uint32_t)(len - 19));
     put_le32(image + len - 4, abchw_crc32(image, len - 4));
     CHECK_EQ(abchw_program_parse(&prog, image, len), ABCHW_ERR_PROG_HEADER);
@@ -207,8 +208,8 @@ static void setup(fixture *f)
         0x05, 0x00, 0x00, 0xFE, 0xFF, 0xFF, 0x00, 0x00, 0x80,
         0xFF, 0xFF, 0x7F, 0x07, 0x00, 0x00, 0x00, 0x01, 0x00};
     size_t i;
-    CHECK_EQ(abchw_program_parse(&f->prog, f->image, make_image(f->image, GOOD_HEADER, 1)),
-             ABCHW_OK);
+    size_t len = make_image(f->image, GOOD_HEADER, ABCHW_PROGRAM_VERSION);
+    CHECK_EQ(abchw_program_parse(&f->prog, f->image, len), ABCHW_OK);
     fake_board_init(&f->board);
     f->board.max_payload = 64;
     f->board.engine = engine;

@@ -33,7 +33,7 @@ from ..block_ram import BlockRam
 from ..comparator import ComparatorBank
 from ..maxpool import MaxPoolUnit
 from .config import COUNTERS, check_config
-from .descriptor import DESCRIPTOR_WORD_BITS, DescriptorLayout, descriptor_words
+from .descriptor import LEVELS, DescriptorLayout, StepLayout, descriptor_rows, stage_rows
 from .pe_array import PeArray
 from .plane_writer import PlaneWriter
 from .sequencer import Sequencer
@@ -57,8 +57,8 @@ HEADER_BYTES = 7
 def memory_shapes(config):
     """``{name: (shape of a word, depth)}`` of the memories a WRITE command may fill."""
     return {
-        "descriptors": (unsigned(DESCRIPTOR_WORD_BITS),
-                        config.stages_max * descriptor_words(config)),
+        "descriptors": (unsigned(StepLayout(config).size),
+                        config.stages_max * stage_rows(config)),
         "weights": (unsigned(config.pes * config.lanes), config.weight_words),
         "coefficients": (data.ArrayLayout(signed(config.coef_bits), config.pes),
                          config.coef_words),
@@ -114,11 +114,12 @@ class Engine(wiring.Component):
         m.submodules.plane_writer = writer = PlaneWriter(config=config)
         m.submodules.serializer = serializer = ByteSerializer()
 
-        # The running stage's descriptor, a register loaded word by word from the narrow
-        # descriptor memory (a descriptor is hundreds of bits wide, too wide for block RAM).
+        # The running stage's descriptor, a register loaded row by row from the descriptor
+        # memory (a descriptor is hundreds of bits wide, too wide for block RAM); while the
+        # stage runs, the memory's read port serves the sequencer's step table.
         descriptor_port = memories["descriptors"].read_port()
         layout = DescriptorLayout(config)
-        descriptor_bits = Signal(DESCRIPTOR_WORD_BITS * descriptor_words(config))
+        descriptor_bits = Signal(StepLayout(config).size * descriptor_rows(config))
         descriptor = data.View(layout, descriptor_bits[:layout.size])
         stage = Signal(config.stage_bits)
 
@@ -126,7 +127,7 @@ class Engine(wiring.Component):
         # the words in the next, and the coefficients ``coefficient_delay`` cycles later.
         act_read = memories["activations"].read_port()
         coef_read = memories["coefficients"].read_port()
-        m.d.comb += [sequencer.descriptor.eq(descriptor),
+        m.d.comb += [sequencer.descriptor.eq(descriptor), sequencer.step.eq(descriptor_port.data),
                      act_read.addr.eq(sequencer.act_addr),
                      weights.read_addr.eq(sequencer.weight_addr)]
         coef_addr = sequencer.coef_addr
@@ -253,20 +254,25 @@ class Engine(wiring.Component):
                          writer.bits.valid.eq(comparator.bits.valid),
                          writer.bits.payload.eq(comparator.bits.payload),
                          comparator.bits.ready.eq(writer.bits.ready)]
-        image_left = Signal.like(descriptor.image_bytes)
+        # Image bytes still to come, minus one: the sign bit (not a wide comparison) says the
+        # image is in, on the path to the plane writer's many enables.
+        image_left = Signal(signed(len(descriptor.image_bytes) + 1))
+        image_in = image_left[-1]
 
-        # Descriptor loading: word ``descriptor_word`` is read while the previous one, read the
+        # Descriptor loading: row ``descriptor_word`` is read while the previous one, read the
         # cycle before, shifts in at the top; ``words + 1`` cycles in all.
-        words = descriptor_words(config)
+        words = descriptor_rows(config)
         descriptor_word = Signal(range(words + 1))
-        descriptor_base = Signal(range(config.stages_max * words + 1))
-        m.d.comb += descriptor_port.addr.eq(descriptor_base + descriptor_word)
+        row = Signal(range(stage_rows(config)))
+        m.d.comb += [row.eq(sequencer.step_level), descriptor_port.en.eq(sequencer.step_en),
+                     descriptor_port.addr.eq(Cat(row, stage))]
 
         def load_descriptor(next_state):
+            m.d.comb += [row.eq(len(LEVELS) + descriptor_word), descriptor_port.en.eq(1)]
             m.d.sync += descriptor_word.eq(descriptor_word + 1)
             with m.If(descriptor_word != 0):
                 m.d.sync += descriptor_bits.eq(
-                    Cat(descriptor_bits[DESCRIPTOR_WORD_BITS:], descriptor_port.data))
+                    Cat(descriptor_bits[len(descriptor_port.data):], descriptor_port.data))
             with m.If(descriptor_word == words):
                 m.d.sync += descriptor_word.eq(0)
                 m.next = next_state
@@ -282,7 +288,7 @@ class Engine(wiring.Component):
                         m.d.sync += header_count.eq(0)
                         m.next = "HEADER"
                     with m.If(command.payload == RUN):
-                        m.d.sync += [stage.eq(0), descriptor_base.eq(0)]
+                        m.d.sync += stage.eq(0)
                         m.d.sync += [c.eq(0) for c in counters.values()]
                         m.next = "IMAGE_DESCRIPTOR"
             with m.State("HEADER"):
@@ -317,19 +323,19 @@ class Engine(wiring.Component):
             with m.State("IMAGE_START"):
                 m.d.comb += [load_start.eq(1), loading.eq(1),
                              self.observe.phase.eq(PHASES["load"])]
-                m.d.sync += [image_left.eq(descriptor.image_bytes),
+                m.d.sync += [image_left.eq(descriptor.image_bytes - 1),
                              counters["load_cycles"].eq(counters["load_cycles"] + 1)]
                 m.next = "IMAGE"
             with m.State("IMAGE"):
                 m.d.comb += [loading.eq(1), self.observe.phase.eq(PHASES["load"]),
-                             waiting.eq(image_left != 0),
-                             writer.bits.valid.eq(command.valid & (image_left != 0)),
+                             waiting.eq(~image_in),
+                             writer.bits.valid.eq(command.valid & ~image_in),
                              writer.bits.payload.eq(command.payload),
-                             command.ready.eq(writer.bits.ready & (image_left != 0))]
+                             command.ready.eq(writer.bits.ready & ~image_in)]
                 m.d.sync += counters["load_cycles"].eq(counters["load_cycles"] + 1)
                 with m.If(command.valid & command.ready):
                     m.d.sync += image_left.eq(image_left - 1)
-                with m.If((image_left == 0) & writer.idle):
+                with m.If(image_in & writer.idle):
                     m.next = "STAGE_DESCRIPTOR"
             with m.State("STAGE_DESCRIPTOR"):
                 m.d.comb += self.observe.phase.eq(PHASES["compute"])
@@ -345,7 +351,7 @@ class Engine(wiring.Component):
                 with m.If(sequencer.fire):
                     m.d.sync += counters["busy_cycles"].eq(counters["busy_cycles"] + 1)
                 with m.If(stage_done):
-                    m.d.sync += [stage.eq(stage + 1), descriptor_base.eq(descriptor_base + words)]
+                    m.d.sync += stage.eq(stage + 1)
                     with m.If(descriptor.final):
                         m.d.sync += counter_index.eq(0)
                         m.next = "COUNTERS"

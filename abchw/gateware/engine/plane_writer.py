@@ -9,7 +9,7 @@ pixel's last channel stay 0, as the feature-map format requires (:mod:`.descript
 It serves both the image loader (8 bit-planes of each pixel byte) and the comparators (N planes).
 """
 
-from amaranth import Module, Signal
+from amaranth import C, Cat, Module, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -43,31 +43,40 @@ class PlaneWriter(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         lanes = self.config.lanes
+        # The words of the pixel's planes; while writing, they shift down one plane a cycle (no
+        # multiplexer on the write data): plane ``b`` is ``words[0]`` in write ``b``.
         words = Signal(data.ArrayLayout(lanes, INPUT_BITS))
         lane = Signal(range(max(lanes, 2)))
-        channel = Signal(CHANNEL_BITS)
-        word = Signal(self.config.act_addr_bits)
-        plane = Signal(range(INPUT_BITS))
+        # Channels of the pixel after this beat's, minus one (negative: the pixel's last), and
+        # planes after the one being written, minus one (negative: the last): their sign bits
+        # end a word and the writes, so no subtraction and comparison lies on those paths.
+        channels_left = Signal(signed(CHANNEL_BITS + 1))
+        planes_left = Signal(range(-1, INPUT_BITS - 1))
+        word_address = Signal(self.config.act_addr_bits)   # base + words written so far
         address = Signal(self.config.act_addr_bits)
         writing = Signal()
         m.d.comb += [self.bits.ready.eq(~writing), self.idle.eq(~writing),
                      self.write_en.eq(writing), self.write_addr.eq(address),
-                     self.write_data.eq(words[plane])]
+                     self.write_data.eq(words[0])]
 
-        with m.If(self.bits.valid & ~writing):
+        accept = self.bits.valid & ~writing
+        with m.If(accept):
             for index in range(INPUT_BITS):
                 m.d.sync += words[index].bit_select(lane, 1).eq(self.bits.payload[index])
-            pixel_done = channel == self.channels - 1
-            m.d.sync += [lane.eq(lane + 1), channel.eq(channel + 1)]
-            with m.If(pixel_done):
-                m.d.sync += channel.eq(0)
-            with m.If(pixel_done | (lane == lanes - 1)):
-                m.d.sync += [writing.eq(1), lane.eq(0), plane.eq(0),
-                             address.eq(self.base + word), word.eq(word + 1)]
+            m.d.sync += lane.eq(lane + 1)
+            with m.If(channels_left[-1] | (lane == lanes - 1)):
+                m.d.sync += [writing.eq(1), lane.eq(0), planes_left.eq(self.planes - 2),
+                             address.eq(word_address), word_address.eq(word_address + 1)]
+        # ``start`` begins a pixel as a pixel's last beat does.
+        with m.If(accept | self.start):
+            m.d.sync += channels_left.eq(channels_left - 1)
+            with m.If(channels_left[-1] | self.start):
+                m.d.sync += channels_left.eq(self.channels - 2)
         with m.If(writing):
-            m.d.sync += [plane.eq(plane + 1), address.eq(address + self.plane_stride)]
-            with m.If(plane == self.planes - 1):
+            m.d.sync += [words.eq(Cat(words[1:], C(0, lanes))), planes_left.eq(planes_left - 1),
+                         address.eq(address + self.plane_stride)]
+            with m.If(planes_left[-1]):
                 m.d.sync += [writing.eq(0), words.eq(0)]
         with m.If(self.start):
-            m.d.sync += [lane.eq(0), channel.eq(0), word.eq(0), writing.eq(0), words.eq(0)]
+            m.d.sync += [lane.eq(0), word_address.eq(self.base), writing.eq(0), words.eq(0)]
         return m

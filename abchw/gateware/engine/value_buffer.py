@@ -4,8 +4,8 @@ The PE array delivers the ``pes`` values of one output position at once; max-poo
 values of one channel's pooling window one after the other. The buffer is a circular memory of
 ``value_depth`` entries (one entry: the values of one position) with a reader that, once the
 ``window`` entries of a pooling window are all in, reads them out channel-major: for each of the
-group's channels, its value at each position of the window, the last flagged ``last``. Then the
-window's entries are freed.
+group's channels, its values at the window's positions (the last position first: max-pool does
+not mind the order), the last one flagged ``last``. Then the window's entries are freed.
 
 Credits keep the PE array from ever stalling: the sequencer reserves an entry before it starts
 a group (``reserve``, allowed while ``can_reserve``), and the reader frees a window's entries
@@ -13,7 +13,7 @@ when it has read them. The last channel group of a stage may be partial: ``chann
 stage's output channels) tells the reader how many of the ``pes`` values are real.
 """
 
-from amaranth import Module, Signal, signed
+from amaranth import C, Cat, Module, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -24,6 +24,11 @@ from .config import POOL_MAX, check_config
 from .descriptor import CHANNEL_BITS
 
 __all__ = ["ValueBuffer"]
+
+
+def _add(a, b, carry):
+    """``a + b + carry`` in ``len(a)`` bits: one adder, ``carry`` (1 bit) its carry in."""
+    return (Cat(carry, a) + Cat(carry, b))[1:len(a) + 1]
 
 
 class ValueBuffer(wiring.Component):
@@ -56,57 +61,81 @@ class ValueBuffer(wiring.Component):
         m = Module()
         depth = self.config.value_depth
         pes = self.config.pes
-        pointer_bits = ceil_log2(depth) + 1
         m.submodules.memory = memory = BlockRam(shape=self._entry, depth=depth)
         write = memory.write_port()
         read = memory.read_port()
 
-        tail, head = Signal(pointer_bits), Signal(pointer_bits)
-        occupancy = Signal(range(depth + 1))
+        # That a window is ready, that a read is its channel's last in the window and that a
+        # channel is its pixel's last are register bits (sign bits, or a flag set the cycle
+        # before): no subtraction and comparison lies between the stream handshake and the
+        # registers it enables. The geometry is taken at ``start`` (the descriptor may change
+        # between stages) in the form that the counts reload.
+        window_last = Signal(range(POOL_MAX * POOL_MAX))   # window - 1
+        pixel_channels = Signal(signed(CHANNEL_BITS + 1))  # channels - 2
+        started = Signal()
+        m.d.sync += started.eq(self.start)
+
+        # Writer: ``unfilled`` more entries complete the window being written; ``minus_unread``
+        # is minus the windows written and not yet read (negative: one is ready). The pointers
+        # wrap with ``depth``, a power of two.
+        tail, head = Signal(ceil_log2(depth)), Signal(ceil_log2(depth))
+        unfilled = Signal.like(window_last)
+        minus_unread = Signal(range(-depth, 1))
+        window_written = self.write_valid & (unfilled == 0)
         m.d.comb += [write.addr.eq(tail), write.data.eq(self.write_values),
                      write.en.eq(self.write_valid)]
         with m.If(self.write_valid):
-            m.d.sync += tail.eq(tail + 1)
+            m.d.sync += [tail.eq(tail + 1), unfilled.eq(unfilled - 1)]
+            with m.If(window_written):
+                m.d.sync += unfilled.eq(window_last)
 
-        # Reader position: entry ``position`` of the window, channel ``lane`` of the group;
-        # ``remaining`` channels of the output pixel start at this group.
-        position = Signal(range(POOL_MAX * POOL_MAX))
+        # Reader: entry ``position`` of the window, counting down, ``position_last`` when it is
+        # 0; channel ``lane`` of the group; ``channels_left`` channels of the output pixel
+        # follow this one, minus one (negative: this channel is the pixel's last).
+        position = Signal.like(window_last)
+        position_last = Signal()
         lane = Signal(range(max(pes, 2)))
-        remaining = Signal(CHANNEL_BITS)
-        # Nothing is read before the first stage starts (the window size is not yet known).
-        armed, available = Signal(), Signal()
-        # The stage's geometry, taken at ``start``: the descriptor may change between stages.
-        window, channels = Signal.like(self.window), Signal.like(self.channels)
-        m.d.comb += available.eq(armed & ((tail - head)[:pointer_bits] >= window))
+        channels_left = Signal.like(pixel_channels)
+        lane_last = (lane == pes - 1) | channels_left[-1]
         advance = ~self.values.valid | self.values.ready
-        take = advance & available
-        position_last = position == window - 1
-        lane_last = (lane == pes - 1) | (lane == remaining - 1)
-        window_done = take & position_last & lane_last
+        take = advance & minus_unread[-1]
+        next_lane = take & position_last
+        window_done = next_lane & lane_last
         m.d.comb += [read.addr.eq(head + position), read.en.eq(advance)]
         selected, last = Signal.like(lane), Signal()
         with m.If(advance):
-            m.d.sync += [self.values.valid.eq(available), selected.eq(lane),
+            m.d.sync += [self.values.valid.eq(minus_unread[-1]), selected.eq(lane),
                          last.eq(position_last)]
         m.d.comb += [self.values.payload.value.eq(read.data[selected]),
                      self.values.payload.last.eq(last)]
-        with m.If(take):
-            m.d.sync += position.eq(position + 1)
-            with m.If(position_last):
-                m.d.sync += [position.eq(0), lane.eq(lane + 1)]
-                with m.If(lane_last):
-                    m.d.sync += [lane.eq(0), head.eq(head + window),
-                                 remaining.eq(remaining - pes)]
-                    with m.If(remaining <= pes):
-                        m.d.sync += remaining.eq(channels)
+        # ``started`` moves the reader onto the stage's first window as a pixel's last read
+        # moves it onto the next pixel's; it takes no read (``start`` cleared ``minus_unread``).
+        with m.If(take | started):
+            m.d.sync += [position.eq(position - 1), position_last.eq(position == 1)]
+            with m.If(position_last | started):
+                m.d.sync += [position.eq(window_last), position_last.eq(window_last == 0)]
+        with m.If(next_lane | started):
+            m.d.sync += channels_left.eq(channels_left - 1)
+            with m.If(channels_left[-1] | started):
+                m.d.sync += channels_left.eq(pixel_channels)
+        with m.If(next_lane):
+            m.d.sync += lane.eq(lane + 1)
+            with m.If(lane_last):
+                m.d.sync += [lane.eq(0), head.eq(_add(head, window_last, C(1)))]  # + window
+        m.d.sync += minus_unread.eq(minus_unread + (window_done - window_written))
 
-        freed = Signal.like(window)
-        m.d.comb += [freed.eq(window_done.replicate(len(freed)) & window),
-                     self.can_reserve.eq(occupancy < depth),
+        # ``-window`` is ``-1 - window_last``: ``occupancy + reserve - window`` is one adder,
+        # ``reserve`` its carry in.
+        occupancy = Signal(range(depth + 1))
+        freed = window_done.replicate(len(occupancy)) & (-1 - window_last)
+        m.d.sync += occupancy.eq(_add(occupancy, freed, self.reserve))
+        m.d.comb += [self.can_reserve.eq(occupancy < depth),
                      self.idle.eq((occupancy == 0) & ~self.values.valid)]
-        m.d.sync += occupancy.eq(occupancy + self.reserve - freed)
+
         with m.If(self.start):
-            m.d.sync += [armed.eq(1), window.eq(self.window), channels.eq(self.channels),
-                         tail.eq(0), head.eq(0), occupancy.eq(0), position.eq(0), lane.eq(0),
-                         remaining.eq(self.channels), self.values.valid.eq(0)]
+            first_window_last = self.window - 1
+            m.d.sync += [window_last.eq(first_window_last), pixel_channels.eq(self.channels - 2),
+                         tail.eq(0), head.eq(0), unfilled.eq(first_window_last),
+                         minus_unread.eq(0), occupancy.eq(0), lane.eq(0),
+                         self.values.valid.eq(0)]
         return m

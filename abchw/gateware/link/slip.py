@@ -59,17 +59,24 @@ class SlipDecoder(wiring.Component):
 
 class SlipEncoder(wiring.Component):
     """Ports: ``body`` (in: stream of :class:`BodyByte`), ``wire`` (out: stream of wire bytes):
-    ``END`` before a ``first`` byte, the byte (escaped), ``END`` after a ``last`` one."""
+    ``END`` before a ``first`` byte, the byte (escaped), ``END`` after a ``last`` one.
+
+    A body byte is taken into a register whenever none is held, so ``body.ready`` is a
+    flip-flop: the transmitter's logic and the encoder's never form one combinational path."""
 
     body: In(stream.Signature(BodyByte()))
     wire: Out(stream.Signature(8))
 
     def elaborate(self, platform):
         m = Module()
-        byte = self.body.payload
+        byte = Signal(BodyByte())
+        holding = Signal()   # ``byte`` waits to be sent
         opened = Signal()    # the END before the waiting first byte is sent
         escaping = Signal()  # the ESC of the waiting byte is sent
         closing = Signal()   # the last byte is sent, its END is not
+        m.d.comb += self.body.ready.eq(~holding)
+        with m.If(self.body.valid & ~holding):
+            m.d.sync += [byte.eq(self.body.payload), holding.eq(1)]
         special = (byte.data == END) | (byte.data == ESC)
         sent = self.wire.valid & self.wire.ready
         with m.If(closing):
@@ -77,20 +84,20 @@ class SlipEncoder(wiring.Component):
             with m.If(sent):
                 m.d.sync += closing.eq(0)
         with m.Elif(byte.first & ~opened):
-            m.d.comb += [self.wire.valid.eq(self.body.valid), self.wire.payload.eq(END)]
+            m.d.comb += [self.wire.valid.eq(holding), self.wire.payload.eq(END)]
             with m.If(sent):
                 m.d.sync += opened.eq(1)
         with m.Elif(special & ~escaping):
-            m.d.comb += [self.wire.valid.eq(self.body.valid), self.wire.payload.eq(ESC)]
+            m.d.comb += [self.wire.valid.eq(holding), self.wire.payload.eq(ESC)]
             with m.If(sent):
                 m.d.sync += escaping.eq(1)
         with m.Else():
             m.d.comb += [
-                self.wire.valid.eq(self.body.valid),
+                self.wire.valid.eq(holding),
                 self.wire.payload.eq(Mux(escaping, Mux(byte.data == END, ESC_END, ESC_ESC),
                                          byte.data)),
-                self.body.ready.eq(self.wire.ready),
             ]
             with m.If(sent):
-                m.d.sync += [opened.eq(0), escaping.eq(0), closing.eq(byte.last)]
+                m.d.sync += [opened.eq(0), escaping.eq(0), closing.eq(byte.last),
+                             holding.eq(0)]
         return m

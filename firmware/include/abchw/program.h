@@ -18,7 +18,7 @@
 extern "C" {
 #endif
 
-#define ABCHW_PROGRAM_VERSION 1
+#define ABCHW_PROGRAM_VERSION 2
 #define ABCHW_PROGRAM_MAGIC "ABCHWPRG"
 /* Dimensions of a shape (C, H, W): an output shape may have fewer. */
 #define ABCHW_SHAPE_MAX 3
