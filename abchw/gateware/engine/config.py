@@ -13,7 +13,7 @@ from amaranth.utils import bits_for, ceil_log2
 from ...golden.fixed_point import COEF_BITS
 from ...network import K_MAX
 from ..arithmetic import Arithmetic
-from ..params import check_int
+from ..params import check_bool, check_int
 from ..popcount import LANES_MAX
 
 __all__ = ["COUNTERS", "DIM_BITS", "POOL_MAX", "SPRAM_BITS", "SPRAM_WORDS", "EngineConfig"]
@@ -63,8 +63,7 @@ class EngineConfig:
             check_int(name, getattr(self, name), 2, 1 << 20)
         check_int("stages_max", self.stages_max, 1, 16)
         for name in ("hard_macro", "weight_spram"):
-            if getattr(self, name) is not True and getattr(self, name) is not False:
-                raise ValueError(f"{name} must be a bool, not {getattr(self, name)!r}")
+            check_bool(name, getattr(self, name))
         if self.weight_spram and self.pes * self.lanes > SPRAM_BITS:
             raise ValueError(f"a weight_spram build reads at most {SPRAM_BITS} bits a beat (four "
                              f"16-bit SPRAMs), not pes * lanes = {self.pes * self.lanes}")

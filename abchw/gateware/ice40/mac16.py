@@ -27,6 +27,8 @@ from amaranth import ClockSignal, Const, Instance, Module, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from ..params import check_bool
+
 __all__ = ["Mac16"]
 
 # Every SB_MAC16 parameter, sized as cells_sim.v declares it, so that no tool guesses a default.
@@ -65,8 +67,7 @@ class Mac16(wiring.Component):
     LATENCY = 2
 
     def __init__(self, *, hard_macro):
-        if not isinstance(hard_macro, bool):
-            raise ValueError(f"hard_macro must be a bool, not {hard_macro!r}")
+        check_bool("hard_macro", hard_macro)
         self.hard_macro = hard_macro
         super().__init__()
 

@@ -16,6 +16,8 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from ..params import check_bool
+
 __all__ = ["Spram"]
 
 
@@ -37,8 +39,7 @@ class Spram(wiring.Component):
     read_data: Out(16)
 
     def __init__(self, *, hard_macro):
-        if not isinstance(hard_macro, bool):
-            raise ValueError(f"hard_macro must be a bool, not {hard_macro!r}")
+        check_bool("hard_macro", hard_macro)
         self.hard_macro = hard_macro
         super().__init__()
 
