@@ -213,18 +213,27 @@ def test_reset_delay_must_be_positive():
 
 
 def test_heartbeat_and_activity_leds():
-    dut = Blinker(clock_hz=100)          # heartbeat toggles every 50 cycles; activity lasts 5
+    # A tick every 10 cycles (at cycles 9, 19, ...); heartbeat toggles every 50 ticks.
+    dut = Blinker(clock_hz=1000, tick_hz=100)
     dut.outputs = (dut.heartbeat, dut.activity)
-    trace = _simulate(dut, 120, lambda ctx, cycle: ctx.set(dut.pulse, cycle in (10, 12)))
+    trace = _simulate(dut, 1100, lambda ctx, cycle: ctx.set(dut.pulse, cycle in (10, 12)))
     heartbeat = [beat for beat, _ in trace]
-    assert heartbeat == [0] * 50 + [1] * 50 + [0] * 20
+    assert heartbeat == [0] * 500 + [1] * 500 + [0] * 100
+    # Lit two cycles after the first pulse; the last pulse (cycle 12) leaves 5 ticks to run
+    # (ACTIVITY_SECONDS at 100 ticks/s), the first of them at cycle 19.
     activity = [lit for _, lit in trace]
-    assert activity == [0] * 11 + [1] * 7 + [0] * 102
+    assert activity == [0] * 12 + [1] * 48 + [0] * 1040
 
 
-def test_blinker_checks_its_clock():
-    with pytest.raises(ValueError, match=r"clock_hz must be an integer >= 2, not 1\.5"):
-        Blinker(clock_hz=1.5)
+@pytest.mark.parametrize(("arguments", "message"), [
+    ({"clock_hz": 1.5}, r"clock_hz must be an integer >= tick_hz \(1000\), not 1\.5"),
+    ({"clock_hz": 999}, r"clock_hz must be an integer >= tick_hz \(1000\), not 999"),
+    ({"clock_hz": 100, "tick_hz": 1}, r"tick_hz must be an integer >= 2, not 1"),
+    ({"clock_hz": 100, "tick_hz": True}, r"tick_hz must be an integer >= 2, not True"),
+])
+def test_blinker_checks_its_clock(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        Blinker(**arguments)
 
 
 # --- flow results ------------------------------------------------------------------------------

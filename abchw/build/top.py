@@ -30,37 +30,59 @@ ACTIVITY_SECONDS = 0.05
 
 
 class Blinker(wiring.Component):
-    """The two LED signals: ``heartbeat`` (out) toggles every ``clock_hz / 2`` cycles (1 Hz);
-    ``activity`` (out) is high from the cycle after ``pulse`` (in) is high until
-    ``ACTIVITY_SECONDS`` after it was last high."""
+    """The two LED signals, timed in ticks of ``tick_hz`` (1 kHz by default): ``heartbeat`` (out)
+    toggles every ``tick_hz / 2`` ticks (1 Hz); ``activity`` (out) is high from the second cycle
+    after ``pulse`` (in) is high until ``ACTIVITY_SECONDS`` (give or take a tick) after it was
+    last high.
+
+    The prescaler keeps the LED counters short: one 23-bit counter reloaded from ``pulse`` was
+    the slowest path of a 48 MHz iCE40 build.
+    """
 
     pulse: In(1)
     heartbeat: Out(1)
     activity: Out(1)
 
-    def __init__(self, *, clock_hz):
-        if isinstance(clock_hz, bool) or not isinstance(clock_hz, int) or clock_hz < 2:
-            raise ValueError(f"clock_hz must be an integer >= 2, not {clock_hz!r}")
+    def __init__(self, *, clock_hz, tick_hz=1000):
+        if isinstance(tick_hz, bool) or not isinstance(tick_hz, int) or tick_hz < 2:
+            raise ValueError(f"tick_hz must be an integer >= 2, not {tick_hz!r}")
+        if isinstance(clock_hz, bool) or not isinstance(clock_hz, int) or clock_hz < tick_hz:
+            raise ValueError(f"clock_hz must be an integer >= tick_hz ({tick_hz}), "
+                             f"not {clock_hz!r}")
         self.clock_hz = clock_hz
+        self.tick_hz = tick_hz
         super().__init__()
 
     def elaborate(self, platform):
         m = Module()
-        # Down-counters that end at -1: their sign bits, not wide comparisons, end the periods
-        # (at 48 MHz these counters are 23 bits wide, slower than the engine otherwise).
-        half_period = self.clock_hz // 2
-        beat = Signal(range(-1, half_period - 1), init=half_period - 2)
-        m.d.sync += beat.eq(beat - 1)
-        with m.If(beat[-1]):
-            m.d.sync += [beat.eq(half_period - 2), self.heartbeat.eq(~self.heartbeat)]
-        hold = max(1, math.ceil(ACTIVITY_SECONDS * self.clock_hz))
-        remaining = Signal(range(-1, hold), init=-1)   # cycles left lit, minus one
-        with m.If(self.pulse):
+        # Down-counters that end at -1: their sign bits, not wide comparisons, end the periods.
+        tick = _countdown(m, "prescaler", self.clock_hz // self.tick_hz)
+        beat = _countdown(m, "beat", self.tick_hz // 2, enable=tick)
+        with m.If(beat):
+            m.d.sync += self.heartbeat.eq(~self.heartbeat)
+
+        hold = max(1, math.ceil(ACTIVITY_SECONDS * self.tick_hz))
+        pulse = Signal()
+        m.d.sync += pulse.eq(self.pulse)           # keeps the SoC's logic off this path
+        remaining = Signal(range(-1, hold), init=-1)   # ticks left lit, minus one
+        with m.If(pulse):
             m.d.sync += remaining.eq(hold - 1)
-        with m.Elif(~remaining[-1]):
+        with m.Elif(tick & ~remaining[-1]):
             m.d.sync += remaining.eq(remaining - 1)
         m.d.comb += self.activity.eq(~remaining[-1])
         return m
+
+
+def _countdown(m, name, period, *, enable=1):
+    """A signal high for one cycle in every ``period`` cycles where ``enable`` is high: the sign
+    bit of a down-counter that reloads when it reaches -1."""
+    count = Signal(range(-1, period - 1), init=period - 2, name=name)
+    with m.If(enable):
+        with m.If(count[-1]):
+            m.d.sync += count.eq(period - 2)
+        with m.Else():
+            m.d.sync += count.eq(count - 1)
+    return count[-1] & enable
 
 
 class BoardTop(Elaboratable):
