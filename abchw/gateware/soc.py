@@ -53,13 +53,14 @@ class Soc(wiring.Component):
         engine = Engine(config=self.config)
         # The engine runs in its own domain, on the same clock, reset by the board's reset or
         # the link's: a domain reset also reaches the accumulators' explicit ResetSignal(),
-        # which ResetInserter would not. The link's is registered: its frame decoding would
-        # otherwise lie on every path to every engine register.
+        # which ResetInserter would not. The reset is one register (reset-less, so it is high
+        # while ``sync`` is reset): the link's frame decoding and the OR would otherwise lie
+        # on every path to every engine register, and a register's net can take a global.
         m.domains.engine = ClockDomain()
-        link_reset = Signal()
-        m.d.sync += link_reset.eq(link.engine_reset)
+        engine_reset = Signal(init=1, reset_less=True)
+        m.d.sync += engine_reset.eq(ResetSignal("sync") | link.engine_reset)
         m.d.comb += [ClockSignal("engine").eq(ClockSignal("sync")),
-                     ResetSignal("engine").eq(ResetSignal("sync") | link_reset)]
+                     ResetSignal("engine").eq(engine_reset)]
         m.submodules.engine = DomainRenamer("engine")(engine)
         # Command bytes pass through a two-entry FIFO: its registered handshake keeps the
         # link's frame logic and the engine's command decoding off one combinational path. It

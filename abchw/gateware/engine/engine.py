@@ -194,15 +194,30 @@ class Engine(wiring.Component):
                      self.results.valid.eq(serializer.bytes.valid),
                      serializer.bytes.ready.eq(self.results.ready)]
 
-        # WRITE: the header, then words assembled byte by byte at the top of ``shift``.
-        header = Signal(8 * HEADER_BYTES)
-        header_count = Signal(range(HEADER_BYTES + 1))
-        memory_number = header[:8]
-        write_addr, write_count = Signal(24), Signal(24)
+        # Command bytes shift in at the top of ``shift`` as they arrive, whatever the state: a
+        # WRITE's header and its words are read from there. ``full``: the byte on top is not
+        # taken yet. The input's ``ready`` is that register, and the wide shift register's
+        # enable is one gate from registers: the FSM's decisions reach neither (the engine
+        # takes a byte every other cycle at most, far faster than the link delivers them).
         widths = {name: Shape.cast(shape).width for name, (shape, _) in shapes.items()}
-        shift_bits = 8 * max(word_bytes(shape) for shape, _ in shapes.values())
+        shift_bits = 8 * max(HEADER_BYTES, *(word_bytes(shape) for shape, _ in shapes.values()))
         shift = Signal(shift_bits)
-        byte_count = Signal(range(shift_bits // 8 + 1))
+        full, take = Signal(), Signal()
+        byte = shift[-8:]
+        m.d.comb += command.ready.eq(~full)
+        with m.If(command.valid & ~full):
+            m.d.sync += [shift.eq(Cat(shift[8:], command.payload)), full.eq(1)]
+        with m.Elif(take):
+            m.d.sync += full.eq(0)
+
+        # WRITE: the header, then words; counts end on sign bits.
+        header = shift[-8 * HEADER_BYTES:]
+        header_left = Signal(range(-1, HEADER_BYTES))
+        memory_number = Signal(8)
+        write_addr = Signal(24)
+        words_left = Signal(signed(25))
+        bytes_left = Signal(range(shift_bits // 8))        # of the word, minus one
+        word_last_byte = Signal.like(bytes_left)
         word_done = Signal()
         ports = {}
         for name in shapes:
@@ -215,11 +230,11 @@ class Engine(wiring.Component):
             start = shift_bits - 8 * word_bytes(shapes[name][0])
             m.d.comb += [addr.eq(write_addr), word.eq(shift[start:start + widths[name]]),
                          en.eq(word_done & (memory_number == number))]
-        word_size = Signal.like(byte_count)
-        with m.Switch(memory_number):
+        last_byte = Signal.like(bytes_left)    # of a word of the header's memory, from 0
+        with m.Switch(header[:8]):
             for number, name in enumerate(ports):
                 with m.Case(number):
-                    m.d.comb += word_size.eq(word_bytes(shapes[name][0]))
+                    m.d.comb += last_byte.eq(word_bytes(shapes[name][0]) - 1)
 
         # Counters of the current inference.
         counters = {name: Signal(COUNTER_BITS, name=name) for name in COUNTERS}
@@ -281,42 +296,45 @@ class Engine(wiring.Component):
 
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += [command.ready.eq(1), waiting.eq(1),
+                m.d.comb += [take.eq(full), waiting.eq(~full),
                              self.observe.phase.eq(PHASES["idle"])]
-                with m.If(command.valid):
-                    with m.If(command.payload == WRITE):
-                        m.d.sync += header_count.eq(0)
+                with m.If(full):
+                    with m.If(byte == WRITE):
+                        m.d.sync += header_left.eq(HEADER_BYTES - 1)
                         m.next = "HEADER"
-                    with m.If(command.payload == RUN):
+                    with m.If(byte == RUN):
                         m.d.sync += stage.eq(0)
                         m.d.sync += [c.eq(0) for c in counters.values()]
                         m.next = "IMAGE_DESCRIPTOR"
             with m.State("HEADER"):
-                m.d.comb += [command.ready.eq(header_count != HEADER_BYTES),
-                             waiting.eq(header_count != HEADER_BYTES),
+                # The header is read the cycle after its last byte is taken, before the
+                # next byte can shift in.
+                m.d.comb += [take.eq(full & ~header_left[-1]), waiting.eq(~full),
                              self.observe.phase.eq(PHASES["other"])]
-                with m.If(header_count == HEADER_BYTES):
-                    m.d.sync += [write_addr.eq(header[8:32]), write_count.eq(header[32:56]),
-                                 byte_count.eq(0)]
+                with m.If(take):
+                    m.d.sync += header_left.eq(header_left - 1)
+                with m.If(header_left[-1]):
+                    m.d.sync += [memory_number.eq(header[:8]), write_addr.eq(header[8:32]),
+                                 words_left.eq(header[32:56] - 1), bytes_left.eq(last_byte),
+                                 word_last_byte.eq(last_byte)]
                     m.next = "WORDS"
-                with m.Elif(command.valid):
-                    m.d.sync += [header.eq(Cat(header[8:], command.payload)),
-                                 header_count.eq(header_count + 1)]
             with m.State("WORDS"):
-                m.d.comb += [command.ready.eq(write_count != 0),
-                             waiting.eq((write_count != 0) & ~word_done),
+                m.d.comb += [take.eq(full), waiting.eq(~full & ~words_left[-1] & ~word_done),
                              self.observe.phase.eq(PHASES["other"])]
                 m.d.sync += word_done.eq(0)
                 with m.If(word_done):
                     m.d.sync += write_addr.eq(write_addr + 1)
-                with m.If(write_count == 0), m.If(~word_done):
-                    m.next = "IDLE"
-                with m.Elif(command.valid):
-                    m.d.sync += [shift.eq(Cat(shift[8:], command.payload)),
-                                 byte_count.eq(byte_count + 1)]
-                    with m.If(byte_count == word_size - 1):
-                        m.d.sync += [byte_count.eq(0), word_done.eq(1),
-                                     write_count.eq(write_count - 1)]
+                with m.If(words_left[-1]):
+                    m.d.comb += take.eq(0)
+                    with m.If(~word_done):
+                        m.next = "IDLE"
+                with m.Elif(full):
+                    # The word is written the cycle after its last byte is taken, from the
+                    # top of ``shift`` (no byte can arrive in between).
+                    m.d.sync += bytes_left.eq(bytes_left - 1)
+                    with m.If(bytes_left == 0):
+                        m.d.sync += [bytes_left.eq(word_last_byte), word_done.eq(1),
+                                     words_left.eq(words_left - 1)]
             with m.State("IMAGE_DESCRIPTOR"):
                 m.d.comb += self.observe.phase.eq(PHASES["load"])
                 load_descriptor("IMAGE_START")
@@ -328,12 +346,11 @@ class Engine(wiring.Component):
                 m.next = "IMAGE"
             with m.State("IMAGE"):
                 m.d.comb += [loading.eq(1), self.observe.phase.eq(PHASES["load"]),
-                             waiting.eq(~image_in),
-                             writer.bits.valid.eq(command.valid & ~image_in),
-                             writer.bits.payload.eq(command.payload),
-                             command.ready.eq(writer.bits.ready & ~image_in)]
+                             waiting.eq(~image_in & ~full),
+                             writer.bits.valid.eq(full & ~image_in), writer.bits.payload.eq(byte),
+                             take.eq(full & writer.bits.ready & ~image_in)]
                 m.d.sync += counters["load_cycles"].eq(counters["load_cycles"] + 1)
-                with m.If(command.valid & command.ready):
+                with m.If(take):
                     m.d.sync += image_left.eq(image_left - 1)
                 with m.If(image_in & writer.idle):
                     m.next = "STAGE_DESCRIPTOR"

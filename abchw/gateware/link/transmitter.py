@@ -47,7 +47,10 @@ class FrameTransmitter(wiring.Component):
         header = Signal(HeaderLayout())
         header_bytes = header.as_value()
         position = Signal(range(self.max_payload + HEADER_BYTES + CRC_BYTES))
-        last = Signal.like(position)
+        left = Signal.like(position)           # bytes after the one at ``position``
+        # Where ``position`` is, as flags updated with it: comparisons of the counters would
+        # lie on the path through the byte multiplexer and the CRC.
+        first, in_header, crc_high, last = Signal(), Signal(), Signal(), Signal()
         sending = Signal()
         sent = self.body.valid & self.body.ready
         byte = self.body.payload
@@ -56,22 +59,24 @@ class FrameTransmitter(wiring.Component):
                      self.payload.addr.eq(position + sent - HEADER_BYTES)]
         with m.If(self.reply.valid & self.reply.ready):
             m.d.sync += [header.eq(self.reply.payload), position.eq(0), sending.eq(1),
-                         last.eq(self.reply.payload.length + HEADER_BYTES + CRC_BYTES - 1)]
+                         left.eq(self.reply.payload.length + HEADER_BYTES + CRC_BYTES - 1),
+                         first.eq(1), in_header.eq(1), crc_high.eq(0), last.eq(0)]
             m.d.comb += crc.start.eq(1)
 
-        with m.If(position < HEADER_BYTES):
+        with m.If(in_header):
             m.d.comb += byte.data.eq(header_bytes.word_select(position[:2], 8))
-        with m.Elif(position == last - 1):
+        with m.Elif(crc_high):
             m.d.comb += byte.data.eq(crc.crc[8:])
-        with m.Elif(position == last):
+        with m.Elif(last):
             m.d.comb += byte.data.eq(crc.crc[:8])
         with m.Else():
             m.d.comb += byte.data.eq(self.payload.data)
-        m.d.comb += [self.body.valid.eq(sending), byte.first.eq(position == 0),
-                     byte.last.eq(position == last),
-                     crc.data.eq(byte.data), crc.valid.eq(sent & (position < last - 1))]
+        m.d.comb += [self.body.valid.eq(sending), byte.first.eq(first), byte.last.eq(last),
+                     crc.data.eq(byte.data), crc.valid.eq(sent & ~crc_high & ~last)]
         with m.If(sent):
-            m.d.sync += position.eq(position + 1)
-            with m.If(position == last):
+            m.d.sync += [position.eq(position + 1), left.eq(left - 1), first.eq(0),
+                         in_header.eq(position < HEADER_BYTES - 1), crc_high.eq(left == 2),
+                         last.eq(left == 1)]
+            with m.If(last):
                 m.d.sync += sending.eq(0)
         return m
