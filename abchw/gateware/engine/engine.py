@@ -375,13 +375,14 @@ class Engine(wiring.Component):
                     with m.Else():
                         m.next = "STAGE_DESCRIPTOR"
             with m.State("COUNTERS"):
+                # The counters leave through the first one, shifted along: no multiplexer
+                # between them and the serializer.
+                order = [counters[name] for name in COUNTERS]
                 m.d.comb += [self.observe.phase.eq(PHASES["other"]),
-                             serializer_words.valid.eq(1)]
-                with m.Switch(counter_index):
-                    for index, name in enumerate(COUNTERS):
-                        with m.Case(index):
-                            m.d.comb += serializer_words.payload.word.eq(counters[name])
+                             serializer_words.valid.eq(1),
+                             serializer_words.payload.word.eq(order[0])]
                 with m.If(serializer_words.ready):
+                    m.d.sync += [counter.eq(after) for counter, after in zip(order, order[1:])]
                     m.d.sync += counter_index.eq(counter_index + 1)
                     with m.If(counter_index == len(COUNTERS) - 1):
                         m.next = "IDLE"
