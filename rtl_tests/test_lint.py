@@ -42,6 +42,7 @@ BLOCKS = {
     "comparator_largest": ("comparator", "ComparatorBank", LARGEST),
     "maxpool_smallest": ("maxpool", "MaxPoolUnit", SMALLEST),
     "maxpool_largest": ("maxpool", "MaxPoolUnit", LARGEST),
+    "stream_slice": ("stream_slice", "StreamSlice", {"shape": 8}),
     "engine_smallest": ("engine.engine", "Engine", {"config": EngineConfig(
         m=1, n=1, pes=1, lanes=1, act_words=2, weight_words=2, coef_words=2,
         threshold_words=2, stages_max=1)}),

@@ -3,8 +3,11 @@
 Datapath of one stage (``docs/engine.md`` has the diagram)::
 
     sequencer -> activation + weight memories -> PE array (PEs + accumulators) -> value buffer
-      -> max-pool -> threshold fetch -> comparator bank -> plane writer -> activation memory
-                  \\-> (last stage) byte serializer -> results
+      -> max-pool -> slice -> threshold fetch -> comparator bank -> slice -> plane writer
+                          \\-> (last stage) byte serializer -> results          -> activation memory
+
+(each slice a :class:`~abchw.gateware.stream_slice.StreamSlice`, cutting the ready path; the
+plane writer's slice also takes the image bytes).
 
 Control: the ``commands`` byte stream carries (little-endian integers)
 
@@ -32,6 +35,7 @@ from ...network import INPUT_BITS
 from ..block_ram import BlockRam
 from ..comparator import ComparatorBank
 from ..maxpool import MaxPoolUnit
+from ..stream_slice import StreamSlice
 from .config import COUNTERS, check_config
 from .descriptor import LEVELS, DescriptorLayout, StepLayout, descriptor_rows, stage_rows
 from .pe_array import PeArray
@@ -108,9 +112,11 @@ class Engine(wiring.Component):
         m.submodules.value_buffer = value_buffer = ValueBuffer(config=config)
         m.submodules.maxpool = maxpool = MaxPoolUnit(m=config.m, n=config.n,
                                                      coef_bits=config.coef_bits)
+        m.submodules.maxima_slice = maxima_slice = StreamSlice(shape=signed(config.acc_bits))
         m.submodules.threshold_fetch = fetch = ThresholdFetch(config=config)
         m.submodules.comparator = comparator = ComparatorBank(m=config.m, n=config.n,
                                                               coef_bits=config.coef_bits)
+        m.submodules.writer_slice = writer_slice = StreamSlice(shape=INPUT_BITS)
         m.submodules.plane_writer = writer = PlaneWriter(config=config)
         m.submodules.serializer = serializer = ByteSerializer()
 
@@ -142,7 +148,9 @@ class Engine(wiring.Component):
                      pe_array.activations.eq(act_read.data),
                      pe_array.coefficients.eq(coef_read.data), pe_array.k.eq(descriptor.k)]
 
-        # Values: buffer, max-pool, then thresholds and comparators, or the score bytes.
+        # Values: buffer, max-pool, then thresholds and comparators, or the score bytes. The
+        # maxima's slice ends the ready paths of the threshold fetch and the serializer there,
+        # short of the max-pool unit and the value buffer.
         pool_window = Signal.like(value_buffer.window)
         m.d.comb += [
             value_buffer.write_valid.eq(pe_array.values_valid),
@@ -161,12 +169,13 @@ class Engine(wiring.Component):
                      fetch.read_data.eq(threshold_port.data)]
         wiring.connect(m, fetch.values, comparator.values)
 
+        wiring.connect(m, maxpool.maxima, maxima_slice.input)
         final = descriptor.final
         score_valid = Signal()
-        m.d.comb += [fetch.maxima.payload.eq(maxpool.maxima.payload),
-                     fetch.maxima.valid.eq(maxpool.maxima.valid & ~final),
-                     score_valid.eq(maxpool.maxima.valid & final),
-                     maxpool.maxima.ready.eq(
+        m.d.comb += [fetch.maxima.payload.eq(maxima_slice.output.payload),
+                     fetch.maxima.valid.eq(maxima_slice.output.valid & ~final),
+                     score_valid.eq(maxima_slice.output.valid & final),
+                     maxima_slice.output.ready.eq(
                          final & serializer.words.ready | ~final & fetch.maxima.ready)]
 
         # The activation memory's one write port: the plane writer, fed by the image loader or
@@ -180,13 +189,13 @@ class Engine(wiring.Component):
                      self.observe.stage.eq(stage), self.observe.beat.eq(sequencer.fire)]
 
         self._control(m, memories, weights, shapes, descriptor_port, descriptor_bits, descriptor,
-                      stage, sequencer, value_buffer, fetch, comparator, maxpool, writer,
-                      serializer, score_valid)
+                      stage, sequencer, value_buffer, fetch, comparator, maxima_slice,
+                      writer_slice, writer, serializer, score_valid)
         return m
 
     def _control(self, m, memories, weights, shapes, descriptor_port, descriptor_bits,
-                 descriptor, stage, sequencer, value_buffer, fetch, comparator, maxpool, writer,
-                 serializer, score_valid):
+                 descriptor, stage, sequencer, value_buffer, fetch, comparator, maxima_slice,
+                 writer_slice, writer, serializer, score_valid):
         config = self.config
         command = self.commands
         serializer_words = serializer.words
@@ -256,7 +265,10 @@ class Engine(wiring.Component):
         loading = Signal()
         m.d.comb += [sequencer.start.eq(start), value_buffer.start.eq(start),
                      fetch.start.eq(start), writer.start.eq(start | load_start)]
-        # The plane writer's source and geometry: the image, or the comparators' bits.
+        # The plane writer's source and geometry: the image, or the comparators' bits, through a
+        # slice: the control (``loading``) and the command stream reach only its registers, not
+        # the writer's many enables, and its ready, a flip-flop, starts the comparators' ready.
+        wiring.connect(m, writer_slice.output, writer.bits)
         with m.If(loading):
             m.d.comb += [writer.channels.eq(descriptor.in_channels),
                          writer.planes.eq(INPUT_BITS), writer.base.eq(descriptor.in_base),
@@ -266,11 +278,11 @@ class Engine(wiring.Component):
                          writer.planes.eq(descriptor.out_planes),
                          writer.base.eq(descriptor.out_base),
                          writer.plane_stride.eq(descriptor.out_plane_stride),
-                         writer.bits.valid.eq(comparator.bits.valid),
-                         writer.bits.payload.eq(comparator.bits.payload),
-                         comparator.bits.ready.eq(writer.bits.ready)]
+                         writer_slice.input.valid.eq(comparator.bits.valid),
+                         writer_slice.input.payload.eq(comparator.bits.payload),
+                         comparator.bits.ready.eq(writer_slice.input.ready)]
         # Image bytes still to come, minus one: the sign bit (not a wide comparison) says the
-        # image is in, on the path to the plane writer's many enables.
+        # image is in, on the path to the slice's enables.
         image_left = Signal(signed(len(descriptor.image_bytes) + 1))
         image_in = image_left[-1]
 
@@ -347,12 +359,14 @@ class Engine(wiring.Component):
             with m.State("IMAGE"):
                 m.d.comb += [loading.eq(1), self.observe.phase.eq(PHASES["load"]),
                              waiting.eq(~image_in & ~full),
-                             writer.bits.valid.eq(full & ~image_in), writer.bits.payload.eq(byte),
-                             take.eq(full & writer.bits.ready & ~image_in)]
+                             writer_slice.input.valid.eq(full & ~image_in),
+                             writer_slice.input.payload.eq(byte),
+                             take.eq(full & writer_slice.input.ready & ~image_in)]
                 m.d.sync += counters["load_cycles"].eq(counters["load_cycles"] + 1)
                 with m.If(take):
                     m.d.sync += image_left.eq(image_left - 1)
-                with m.If(image_in & writer.idle):
+                # The image's last bytes may still be in the slice (empty when its output is).
+                with m.If(image_in & ~writer_slice.output.valid & writer.idle):
                     m.next = "STAGE_DESCRIPTOR"
             with m.State("STAGE_DESCRIPTOR"):
                 m.d.comb += self.observe.phase.eq(PHASES["compute"])
@@ -390,7 +404,7 @@ class Engine(wiring.Component):
         # Scores of the final stage go to the serializer, sign-extended.
         with m.If(score_valid):
             m.d.comb += [serializer_words.valid.eq(1),
-                         serializer_words.payload.word.eq(maxpool.maxima.payload),
+                         serializer_words.payload.word.eq(maxima_slice.output.payload),
                          serializer_words.payload.count.eq(config.score_bytes)]
         m.d.comb += value_done.eq(
             writer.bits.valid & writer.bits.ready & ~loading
