@@ -304,7 +304,12 @@ class Engine(wiring.Component):
                 m.d.sync += descriptor_word.eq(0)
                 m.next = next_state
         waiting = Signal()  # for command bytes, with nothing left to do
-        m.d.comb += self.busy.eq(~waiting | ~serializer.idle | serializer.bytes.valid)
+        # ``busy`` is registered, so that the FSM does not reach into the link. Late by a
+        # cycle, it is still never low while work remains: it only rises from a state that
+        # waits for a byte, when one arrives, and ``full`` covers that cycle.
+        busy_before = Signal()
+        m.d.sync += busy_before.eq(~waiting | ~serializer.idle | serializer.bytes.valid)
+        m.d.comb += self.busy.eq(full | busy_before)
 
         with m.FSM():
             with m.State("IDLE"):
