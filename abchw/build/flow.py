@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..synthesis import (
+    RECODE_FSMS,
     YOSYS,
     SynthesisError,
     parse_max_frequency,
@@ -203,6 +204,7 @@ def _synthesize(board, tools, pe_module, directory):
     """Run Yosys; return its cell counts of the design and of the PE array."""
     Path(directory, "synth.ys").write_text(
         f"read_rtlil top.il\n"
+        f"{RECODE_FSMS}\n"
         f"setattr -mod -set keep_hierarchy 1 {pe_module}\n"
         f"{tools.synth} {' '.join(board.synth_options)} -top {TOP}\n"
         f"tee -q -o yosys-stat.json stat -json\n"

@@ -115,10 +115,12 @@ class Link(wiring.Component):
             with m.Case(PayloadSource.REASON):
                 m.d.comb += transmitter.payload.data.eq(reason)
 
-        # EXEC: payload bytes from ``index`` to ``end`` of the receive buffer; the read port
+        # EXEC: the payload bytes of the receive buffer from ``index`` on; the read port
         # addresses the next byte as the current one is taken, so its data is always current.
         index = Signal(range(receiver.depth), init=HEADER_BYTES)
-        end = Signal.like(index)
+        # Payload bytes still to feed, minus one: its sign bit, a flip-flop, says all are fed.
+        feeding = Signal(range(-1, receiver.depth))
+        fed_all = feeding[-1]
         exec_seq = Signal(8)
         fed = self.commands.valid & self.commands.ready
         m.d.comb += [command_read.addr.eq(index + fed), self.commands.payload.eq(command_read.data)]
@@ -168,16 +170,16 @@ class Link(wiring.Component):
                     send(reply_kind(Kind.INFO), header.seq, len(self.info), PayloadSource.INFO,
                          remember=True)
                 with m.Elif(good & (header.kind == Kind.EXEC) & frame.stored):
-                    m.d.sync += [end.eq(HEADER_BYTES + header.length), exec_seq.eq(header.seq),
+                    m.d.sync += [feeding.eq(header.length - 1), exec_seq.eq(header.seq),
                                  collected.eq(0), overflow.eq(0)]
                     m.next = "EXEC"
             with m.State("EXEC"):
-                m.d.comb += [self.commands.valid.eq(index != end), self.results.ready.eq(1),
+                m.d.comb += [self.commands.valid.eq(~fed_all), self.results.ready.eq(1),
                              receiver.lock.eq(1), self.executing.eq(1)]
-                m.d.sync += index.eq(index + fed)
+                m.d.sync += [index.eq(index + fed), feeding.eq(feeding - fed)]
                 with m.If(good & (header.kind == Kind.RESET)):
                     obey_reset()
-                with m.Elif((index == end) & ~self.busy):
+                with m.Elif(fed_all & ~self.busy):
                     send(Mux(overflow, OVERFLOW, reply_kind(Kind.EXEC)), exec_seq, collected,
                          PayloadSource.RESULTS, remember=True)
             with m.State("REPLY"):
