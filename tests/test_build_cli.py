@@ -254,6 +254,15 @@ def test_a_design_too_large_is_named():
     assert fit_error(boards.board("icebreaker"), OVERFULL_LOG.replace("6160", "5000")) is None
 
 
+def test_a_design_too_full_to_place_is_named_by_its_logic_cells():
+    log = OVERFULL_LOG.replace("6160", "4599") + (
+        "ERROR: Unable to find legal placement for all cells, design is probably at "
+        "utilisation limit.\n")
+    error = fit_error(boards.board("icebreaker"), log)
+    assert str(error) == ("the design is too full to place on the iCE40UP5K-SG48: it needs 4599 "
+                          "ICESTORM_LC of 5280; build a smaller array (--pes/--lanes)")
+
+
 FAKE_BITSTREAM = bytes(range(256)) * 4
 
 

@@ -163,15 +163,23 @@ def _count_prefixed(routed_text, cell_type, prefix):
     return sum(name.startswith(prefix) for name in of_type), len(of_type)
 
 
+#: nextpnr's placer giving up on a design within the device's counts but too full to legalise.
+_UNPLACEABLE = "Unable to find legal placement for all cells"
 _DEVICE_UTILISATION = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%$", re.MULTILINE)
 
 
 def fit_error(board, log):
     """A :class:`SynthesisError` naming the resources beyond the device when nextpnr's ``log``
-    (its "Device utilisation" block) says the design does not fit ``board``, else None."""
-    over = {bel: (int(used), int(available))
-            for bel, used, available in _DEVICE_UTILISATION.findall(log)
-            if int(used) > int(available)}
+    (its "Device utilisation" block) says the design does not fit ``board``, or the logic cells
+    when the placer found no legal placement (it gives up near the limit), else None."""
+    use = {bel: (int(used), int(available))
+           for bel, used, available in _DEVICE_UTILISATION.findall(log)}
+    over = {bel: counts for bel, counts in use.items() if counts[0] > counts[1]}
+    if not over and _UNPLACEABLE in log and "ICESTORM_LC" in use:
+        used, available = use["ICESTORM_LC"]
+        return SynthesisError(f"the design is too full to place on the {board.device}: it "
+                              f"needs {used} ICESTORM_LC of {available}; build a smaller array "
+                              f"(--pes/--lanes)")
     if not over:
         return None
     what = ", ".join(f"{used} {bel} of {available}" for bel, (used, available) in over.items())

@@ -3,11 +3,13 @@
 Datapath of one stage (``docs/engine.md`` has the diagram)::
 
     sequencer -> activation + weight memories -> PE array (PEs + accumulators) -> value buffer
-      -> max-pool -> slice -> threshold fetch -> comparator bank -> slice -> plane writer
-                          \\-> (last stage) byte serializer -> results          -> activation memory
+      -> max-pool -> slice -> threshold fetch -> comparator bank -> queue -> slice
+                          \\-> (last stage) byte serializer -> results
+      -> plane writer -> activation memory
 
 (each slice a :class:`~abchw.gateware.stream_slice.StreamSlice`, cutting the ready path; the
-plane writer's slice also takes the image bytes).
+plane writer's slice also takes the image bytes; the queue has room for every value the
+comparators hold, so they never stall).
 
 Control: the ``commands`` byte stream carries (little-endian integers)
 
@@ -29,6 +31,7 @@ run, for simulation.
 
 from amaranth import Cat, Module, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from ...network import INPUT_BITS
@@ -54,7 +57,8 @@ WRITE, RUN = 0x01, 0x02
 MEMORIES = ("descriptors", "weights", "coefficients", "thresholds")
 #: ``observe.phase`` values.
 PHASES = {"idle": 0, "load": 1, "compute": 2, "other": 3}
-COUNTER_BITS = 48
+#: Width of the counters (sent as 8 bytes each): 89 s of cycles at 48 MHz for one inference.
+COUNTER_BITS = 32
 HEADER_BYTES = 7
 
 
@@ -167,7 +171,20 @@ class Engine(wiring.Component):
                      fetch.channels.eq(descriptor.channels),
                      threshold_port.addr.eq(fetch.read_addr), threshold_port.en.eq(fetch.read_en),
                      fetch.read_data.eq(threshold_port.data)]
-        wiring.connect(m, fetch.values, comparator.values)
+        # The comparators never stall: their bits go to a queue with room for every value
+        # let in (one credit per entry), so no ready runs back through their pipeline and the
+        # threshold fetch in one path.
+        bits_queue = SyncFIFO(width=config.n, depth=comparator.latency + 2)
+        m.submodules.bits_queue = bits_queue
+        credits = Signal(range(bits_queue.depth + 1), init=bits_queue.depth)
+        let_in = fetch.values.valid & fetch.values.ready
+        m.d.comb += [comparator.values.payload.eq(fetch.values.payload),
+                     comparator.values.valid.eq(fetch.values.valid & (credits != 0)),
+                     fetch.values.ready.eq(credits != 0),
+                     comparator.bits.ready.eq(1),
+                     bits_queue.w_data.eq(comparator.bits.payload),
+                     bits_queue.w_en.eq(comparator.bits.valid)]
+        m.d.sync += credits.eq(credits - let_in + (bits_queue.r_en & bits_queue.r_rdy))
 
         wiring.connect(m, maxpool.maxima, maxima_slice.input)
         final = descriptor.final
@@ -189,12 +206,12 @@ class Engine(wiring.Component):
                      self.observe.stage.eq(stage), self.observe.beat.eq(sequencer.fire)]
 
         self._control(m, memories, weights, shapes, descriptor_port, descriptor_bits, descriptor,
-                      stage, sequencer, value_buffer, fetch, comparator, maxima_slice,
+                      stage, sequencer, value_buffer, fetch, bits_queue, maxima_slice,
                       writer_slice, writer, serializer, score_valid)
         return m
 
     def _control(self, m, memories, weights, shapes, descriptor_port, descriptor_bits,
-                 descriptor, stage, sequencer, value_buffer, fetch, comparator, maxima_slice,
+                 descriptor, stage, sequencer, value_buffer, fetch, bits_queue, maxima_slice,
                  writer_slice, writer, serializer, score_valid):
         config = self.config
         command = self.commands
@@ -267,7 +284,7 @@ class Engine(wiring.Component):
                      fetch.start.eq(start), writer.start.eq(start | load_start)]
         # The plane writer's source and geometry: the image, or the comparators' bits, through a
         # slice: the control (``loading``) and the command stream reach only its registers, not
-        # the writer's many enables, and its ready, a flip-flop, starts the comparators' ready.
+        # the writer's many enables, and its ready, a flip-flop, is the bits queue's read enable.
         wiring.connect(m, writer_slice.output, writer.bits)
         with m.If(loading):
             m.d.comb += [writer.channels.eq(descriptor.in_channels),
@@ -278,9 +295,9 @@ class Engine(wiring.Component):
                          writer.planes.eq(descriptor.out_planes),
                          writer.base.eq(descriptor.out_base),
                          writer.plane_stride.eq(descriptor.out_plane_stride),
-                         writer_slice.input.valid.eq(comparator.bits.valid),
-                         writer_slice.input.payload.eq(comparator.bits.payload),
-                         comparator.bits.ready.eq(writer_slice.input.ready)]
+                         writer_slice.input.valid.eq(bits_queue.r_rdy),
+                         writer_slice.input.payload.eq(bits_queue.r_data),
+                         bits_queue.r_en.eq(writer_slice.input.ready)]
         # Image bytes still to come, minus one: the sign bit (not a wide comparison) says the
         # image is in, on the path to the slice's enables.
         image_left = Signal(signed(len(descriptor.image_bytes) + 1))
