@@ -139,8 +139,16 @@ class Link(wiring.Component):
         frame = receiver.frame
         header = frame.header
         waiting = Signal()  # a frame arrived while a reply was being sent
-        arrived = receiver.done | waiting
-        good = arrived & (frame.nak == 0)
+        # The last frame's verdict, registered the cycle after it arrives: the header's
+        # comparisons then lie on no path into the reply registers.
+        done, nak, reset, repeat, info, execute = (Signal(name=name) for name in (
+            "done", "nak", "reset", "repeat", "info", "execute"))
+        m.d.sync += [done.eq(receiver.done), nak.eq(frame.nak != 0),
+                     reset.eq((frame.nak == 0) & (header.kind == Kind.RESET)),
+                     repeat.eq((frame.nak == 0) & last_valid & (header.seq == last.seq)),
+                     info.eq((frame.nak == 0) & (header.kind == Kind.INFO)),
+                     execute.eq((frame.nak == 0) & (header.kind == Kind.EXEC) & frame.stored)]
+        arrived = done | waiting
         m.d.comb += receiver.lock.eq(waiting)
 
         def send(kind, seq, length, payload_source, *, remember=False):
@@ -159,17 +167,17 @@ class Link(wiring.Component):
         with m.FSM() as fsm:
             with m.State("IDLE"):
                 m.d.sync += waiting.eq(0)
-                with m.If(arrived & (frame.nak != 0)):
+                with m.If(arrived & nak):
                     m.d.sync += reason.eq(frame.nak)
                     send(NAK, header.seq, 1, PayloadSource.REASON)
-                with m.Elif(good & (header.kind == Kind.RESET)):
+                with m.Elif(arrived & reset):
                     obey_reset()
-                with m.Elif(good & last_valid & (header.seq == last.seq)):
+                with m.Elif(arrived & repeat):
                     send(last.kind, last.seq, last.length, last_source)
-                with m.Elif(good & (header.kind == Kind.INFO)):
+                with m.Elif(arrived & info):
                     send(reply_kind(Kind.INFO), header.seq, len(self.info), PayloadSource.INFO,
                          remember=True)
-                with m.Elif(good & (header.kind == Kind.EXEC) & frame.stored):
+                with m.Elif(arrived & execute):
                     m.d.sync += [feeding.eq(header.length - 1), exec_seq.eq(header.seq),
                                  collected.eq(0), overflow.eq(0)]
                     m.next = "EXEC"
@@ -177,7 +185,7 @@ class Link(wiring.Component):
                 m.d.comb += [self.commands.valid.eq(~fed_all), self.results.ready.eq(1),
                              receiver.lock.eq(1), self.executing.eq(1)]
                 m.d.sync += [index.eq(index + fed), feeding.eq(feeding - fed)]
-                with m.If(good & (header.kind == Kind.RESET)):
+                with m.If(done & reset):
                     obey_reset()
                 with m.Elif(fed_all & ~self.busy):
                     send(Mux(overflow, OVERFLOW, reply_kind(Kind.EXEC)), exec_seq, collected,
@@ -188,6 +196,6 @@ class Link(wiring.Component):
                     m.next = "SENDING"
             with m.State("SENDING"), m.If(transmitter.idle):
                 m.next = "IDLE"
-        with m.If(receiver.done & (fsm.ongoing("REPLY") | fsm.ongoing("SENDING"))):
+        with m.If(done & (fsm.ongoing("REPLY") | fsm.ongoing("SENDING"))):
             m.d.sync += waiting.eq(1)
         return m
