@@ -241,6 +241,7 @@ class Engine(wiring.Component):
         # WRITE: the header, then words; counts end on sign bits.
         header = shift[-8 * HEADER_BYTES:]
         header_left = Signal(range(-1, HEADER_BYTES))
+        memory_number = Signal(8)
         write_addr = Signal(24)
         words_left = Signal(signed(25))
         bytes_left = Signal(range(shift_bits // 8))        # of the word, minus one
@@ -253,14 +254,10 @@ class Engine(wiring.Component):
             else:
                 port = memories[name].write_port()
                 ports[name] = (port.addr, port.data, port.en)
-        # The write enables are flip-flops, one per memory, set with ``word_done``: each drives
-        # the write (or mask) inputs of many block RAMs across the device.
-        selected = Signal(len(ports))          # one-hot: the header's memory
-        write_enables = Signal(len(ports))
         for number, (name, (addr, word, en)) in enumerate(ports.items()):
             start = shift_bits - 8 * word_bytes(shapes[name][0])
             m.d.comb += [addr.eq(write_addr), word.eq(shift[start:start + widths[name]]),
-                         en.eq(write_enables[number])]
+                         en.eq(word_done & (memory_number == number))]
         last_byte = Signal.like(bytes_left)    # of a word of the header's memory, from 0
         with m.Switch(header[:8]):
             for number, name in enumerate(ports):
@@ -353,16 +350,14 @@ class Engine(wiring.Component):
                 with m.If(take):
                     m.d.sync += header_left.eq(header_left - 1)
                 with m.If(header_left[-1]):
-                    m.d.sync += [selected.eq(Cat(header[:8] == number
-                                                 for number in range(len(ports)))),
-                                 write_addr.eq(header[8:32]),
+                    m.d.sync += [memory_number.eq(header[:8]), write_addr.eq(header[8:32]),
                                  words_left.eq(header[32:56] - 1), bytes_left.eq(last_byte),
                                  word_last_byte.eq(last_byte)]
                     m.next = "WORDS"
             with m.State("WORDS"):
                 m.d.comb += [take.eq(full), waiting.eq(~full & ~words_left[-1] & ~word_done),
                              self.observe.phase.eq(PHASES["other"])]
-                m.d.sync += [word_done.eq(0), write_enables.eq(0)]
+                m.d.sync += word_done.eq(0)
                 with m.If(word_done):
                     m.d.sync += write_addr.eq(write_addr + 1)
                 with m.If(words_left[-1]):
@@ -375,7 +370,6 @@ class Engine(wiring.Component):
                     m.d.sync += bytes_left.eq(bytes_left - 1)
                     with m.If(bytes_left == 0):
                         m.d.sync += [bytes_left.eq(word_last_byte), word_done.eq(1),
-                                     write_enables.eq(selected),
                                      words_left.eq(words_left - 1)]
             with m.State("IMAGE_DESCRIPTOR"):
                 m.d.comb += self.observe.phase.eq(PHASES["load"])
