@@ -48,6 +48,9 @@ BLOCKS = {
         threshold_words=2, stages_max=1)}),
     "engine_mac16_m8n8": ("engine.engine", "Engine", {"config": EngineConfig(
         m=8, n=8, pes=3, lanes=20, hard_macro=True)}),
+    "soc_smallest": ("soc", "Soc", {"config": EngineConfig(
+        m=1, n=1, pes=1, lanes=1, act_words=2, weight_words=2, coef_words=2,
+        threshold_words=2, stages_max=1), "clock_hz": 48_000_000, "baud": 3_000_000}),
 }
 
 
@@ -63,6 +66,12 @@ def _declared_as(keyword):
 def _port_named(*names):
     """Condition: the signal is an input port called one of ``names``."""
     return lambda warning: _declared_as("input")(warning) and warning["signal"] in names
+
+
+def _combinational_reg(warning):
+    """Condition: the signal is declared ``reg`` without an initial value, as Amaranth declares
+    a combinational signal that a process assigns (its registers all have one)."""
+    return _declared_as("reg")(warning) and "=" not in warning["declaration"]
 
 
 def _submodule_input_partly_read(warning):
@@ -82,9 +91,18 @@ ALLOWLIST = [
      "aliases of nets their readers use directly, temporaries as wide as the operation (a sum "
      "of n-bit operands has n+1 bits) though fewer bits are read; synthesis removes them. "
      "Unused registers and input ports are not covered."),
-    ("UNUSEDSIGNAL", _port_named("clk", "rst"),
+    ("UNUSEDSIGNAL", _combinational_reg,
+     "Amaranth declares a combinational signal assigned under m.If, m.Switch or m.FSM as a "
+     "`reg` set in `always @*`: a net like the wires above, such as the engine's "
+     "`observe.phase`, which the Soc leaves unread (it is for simulation)."),
+    ("UNUSEDSIGNAL", _port_named("clk", "rst", "engine_clk", "engine_rst"),
      "Amaranth wires a domain's clock and reset into every submodule of the domain, also into "
-     "one whose registers are all reset-less."),
+     "one whose registers are all reset-less (the Soc's engine domain's are `engine_clk` and "
+     "`engine_rst`)."),
+    ("UNUSEDSIGNAL", lambda warning: warning["module"].endswith(".uart_rx")
+     and warning["signal"] == "error",
+     "The Soc leaves the UART receiver's framing-error pulse unread: the byte it drops spoils "
+     "its frame, which the link then refuses by its CRC. Synthesis removes the register."),
     ("UNUSEDSIGNAL", _submodule_input_partly_read,
      "Amaranth passes a whole signal into a submodule's port even where the submodule reads "
      "only some of its bits (the rest are read elsewhere or removed by synthesis)."),
@@ -114,8 +132,8 @@ _SIGNAL = re.compile(r"'\\?([^' ]+) ?'")
 
 def lint(component, name, tmp_path):
     """Warnings of Verilator on ``component``'s Verilog, as dicts: kind, message, signal (the
-    first quoted name), declaration (the stripped text of the line warned about) and top
-    (whether that line is in the top module)."""
+    first quoted name), declaration (the stripped text of the line warned about), module (the
+    name of the module that line is in) and top (whether that is the top module)."""
     source = tmp_path / f"{name}.v"
     source.write_text(emit_verilog(component, name))
     done = subprocess.run(
@@ -133,10 +151,11 @@ def lint(component, name, tmp_path):
                 index = int(number) - 1
                 module = next(text for text in reversed(lines[:index + 1])
                               if text.startswith("module "))
+                module = module.removeprefix("module ").split("(", 1)[0].strip().lstrip("\\")
                 warnings.append({"kind": kind, "message": message,
                                  "signal": signal.group(1) if signal else None,
-                                 "declaration": lines[index].strip(),
-                                 "top": module.startswith(f"module {name}(")})
+                                 "declaration": lines[index].strip(), "module": module,
+                                 "top": module == name})
         elif line.startswith("%Error") and not line.startswith("%Error: Exiting due to"):
             errors.append(line)
     assert not errors, "verilator failed:\n" + "\n".join(errors)

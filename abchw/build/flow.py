@@ -7,7 +7,11 @@
 3. **place & route**: ``yowasp-nextpnr-<family>`` with ``--seed``, ``--freq`` (the constraint of
    any clock nextpnr cannot derive; it derives the PLL output's from the PLL's settings),
    ``--report`` (``nextpnr-report.json``) and ``--log`` (``nextpnr.log``), timing failures
-   allowed so that the achieved frequency is always known;
+   allowed so that the achieved frequency is always known. Near the device's limit nextpnr's
+   placer sometimes finds no legal placement with one seed and does with the next (seen at
+   85 % of the UP5K's cells), so the flow tries :data:`PLACEMENT_SEEDS` seeds in turn from the
+   requested one: the same request still gives the same bitstream, and the result names the
+   seed that placed;
 4. **pack**: ``yowasp-icepack`` / ``yowasp-ecppack`` writes the bitstream.
 
 The PE array's share of the logic: its module (the RTLIL module whose name ends in
@@ -37,13 +41,17 @@ from ..synthesis import (
     run_tool,
 )
 
-__all__ = ["FAMILY_TOOLS", "PE_ARRAY", "PRODUCTS", "FamilyTools", "FlowResult", "Steps",
-           "fit_error", "run_flow"]
+__all__ = ["FAMILY_TOOLS", "PE_ARRAY", "PLACEMENT_SEEDS", "PRODUCTS", "SEED_MAX", "FamilyTools",
+           "FlowResult", "Steps", "fit_error", "place_and_route", "run_flow"]
 
 #: Instance name of the engine's PE array (:class:`abchw.gateware.engine.pe_array.PeArray`).
 PE_ARRAY = "pe_array"
 #: The Amaranth name of the design's top module.
 TOP = "top"
+#: nextpnr takes a 32-bit signed seed.
+SEED_MAX = 2 ** 31 - 1
+#: How many seeds place & route tries, from the requested one up, while the placer gives up.
+PLACEMENT_SEEDS = 3
 
 
 @dataclass(frozen=True)
@@ -124,6 +132,7 @@ class FlowResult:
     pe_array_cells: dict       # Yosys cell counts of the PE array module, by type
     pe_array_lcs: int          # nextpnr logic cells of the PE array
     logic_cells: int           # nextpnr logic cells of the whole design
+    seed: int                  # the seed that placed the design (see PLACEMENT_SEEDS)
     seconds: dict = field(default_factory=dict)
 
 
@@ -168,18 +177,25 @@ _UNPLACEABLE = "Unable to find legal placement for all cells"
 _DEVICE_UTILISATION = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%$", re.MULTILINE)
 
 
-def fit_error(board, log):
+def _unplaceable(log):
+    """Whether nextpnr's ``log`` ends with its placer giving up."""
+    return _UNPLACEABLE in log
+
+
+def fit_error(board, log, *, seeds=()):
     """A :class:`SynthesisError` naming the resources beyond the device when nextpnr's ``log``
     (its "Device utilisation" block) says the design does not fit ``board``, or the logic cells
-    when the placer found no legal placement (it gives up near the limit), else None."""
+    when the placer found no legal placement (it gives up near the limit) with ``seeds``, else
+    None."""
     use = {bel: (int(used), int(available))
            for bel, used, available in _DEVICE_UTILISATION.findall(log)}
     over = {bel: counts for bel, counts in use.items() if counts[0] > counts[1]}
-    if not over and _UNPLACEABLE in log and "ICESTORM_LC" in use:
+    if not over and _unplaceable(log) and "ICESTORM_LC" in use:
         used, available = use["ICESTORM_LC"]
-        return SynthesisError(f"the design is too full to place on the {board.device}: it "
-                              f"needs {used} ICESTORM_LC of {available}; build a smaller array "
-                              f"(--pes/--lanes)")
+        tried = f" with seeds {', '.join(map(str, seeds))}" if seeds else ""
+        return SynthesisError(f"the design is too full to place on the {board.device}{tried}: "
+                              f"it needs {used} ICESTORM_LC of {available}; build a smaller "
+                              f"array (--pes/--lanes)")
     if not over:
         return None
     what = ", ".join(f"{used} {bel} of {available}" for bel, (used, available) in over.items())
@@ -226,20 +242,30 @@ def _synthesize(board, tools, pe_module, directory):
     return _primitives(parse_yosys_stat(stat_text)), _primitives(pe_array_cells)
 
 
-def _place_and_route(board, tools, *, freq_mhz, seed, directory):
-    """Run nextpnr; a design too large for the device raises :func:`fit_error`'s error."""
+def place_and_route(board, tools, *, freq_mhz, seed, directory, stream):
+    """Run nextpnr with ``seed``, then the next seeds while its placer gives up (announced on
+    ``stream``), up to :data:`PLACEMENT_SEEDS`; return the seed that placed. A design too large
+    for the device raises :func:`fit_error`'s error."""
     log = Path(directory, "nextpnr.log")
-    try:
-        run_tool(tools.nextpnr,
-                 ["-q", *board.nextpnr_options, "--json", "top.json",
-                  f"--{tools.constraints}", f"top.{tools.constraints}", *tools.placed,
-                  "--freq", f"{freq_mhz:g}", "--seed", str(seed), "--timing-allow-fail",
-                  "--report", "nextpnr-report.json", "--log", log.name,
-                  "--write", "routed.json"],
-                 directory, log=log.name)
-    except SynthesisError as error:
-        raise fit_error(board, log.read_text(errors="replace") if log.is_file() else "") \
-            or error
+    seeds = [(seed + offset) % (SEED_MAX + 1) for offset in range(PLACEMENT_SEEDS)]
+    for tried, placing_seed in enumerate(seeds, 1):
+        if tried > 1:
+            stream.write(f"no legal placement; --seed {placing_seed} ... ")
+            stream.flush()
+        try:
+            run_tool(tools.nextpnr,
+                     ["-q", *board.nextpnr_options, "--json", "top.json",
+                      f"--{tools.constraints}", f"top.{tools.constraints}", *tools.placed,
+                      "--freq", f"{freq_mhz:g}", "--seed", str(placing_seed),
+                      "--timing-allow-fail", "--report", "nextpnr-report.json",
+                      "--log", log.name, "--write", "routed.json"],
+                     directory, log=log.name)
+        except SynthesisError as error:
+            text = log.read_text(errors="replace") if log.is_file() else ""
+            if not (_unplaceable(text) and tried < len(seeds)):
+                raise fit_error(board, text, seeds=seeds[:tried]) or error
+        else:
+            return placing_seed
 
 
 def run_flow(top, board, *, freq_mhz, seed, directory, stream=None):
@@ -252,7 +278,8 @@ def run_flow(top, board, *, freq_mhz, seed, directory, stream=None):
     with steps.step("synthesize", f"{YOSYS} {tools.synth}"):
         cells, pe_array_cells = _synthesize(board, tools, pe_module, directory)
     with steps.step("place & route", f"{tools.nextpnr} --seed {seed} --freq {freq_mhz:g}"):
-        _place_and_route(board, tools, freq_mhz=freq_mhz, seed=seed, directory=directory)
+        placed_seed = place_and_route(board, tools, freq_mhz=freq_mhz, seed=seed,
+                                       directory=directory, stream=steps.stream)
     with steps.step("pack", tools.packer):
         run_tool(tools.packer, list(tools.pack_args), directory)
 
@@ -269,4 +296,5 @@ def run_flow(top, board, *, freq_mhz, seed, directory, stream=None):
         fmax_mhz=frequencies[clock_net], clock_net=clock_net,
         utilisation=parse_utilisation(report), available=parse_utilisation(report, "available"),
         cells=cells, pe_array_cells=pe_array_cells,
-        pe_array_lcs=pe_array_lcs, logic_cells=logic_cells, seconds=steps.seconds)
+        pe_array_lcs=pe_array_lcs, logic_cells=logic_cells, seed=placed_seed,
+        seconds=steps.seconds)

@@ -73,6 +73,12 @@ class BuildReport:
                 f"(--freq {self.requested_mhz:g}); try a lower --freq, another --seed or a "
                 f"smaller array (--pes/--lanes)")
 
+    def _seed_note(self):
+        """Which requested seeds found no placement (see :data:`~abchw.build.flow.PLACEMENT_SEEDS`)."""
+        if self.flow.seed == self.seed:
+            return ""
+        return f" (--seed {self.seed}; the placer gave up with the seeds before {self.flow.seed})"
+
     def as_dict(self):
         flow, config = self.flow, self.sizing.config
         return {
@@ -84,7 +90,8 @@ class BuildReport:
                       "net": flow.clock_net, "fmax_mhz": flow.fmax_mhz,
                       "timing_met": self.timing_met},
             "baud": self.baud,
-            "seed": self.seed,
+            "seed": flow.seed,
+            "requested_seed": self.seed,
             "resources": self.resources(),
             "logic": self.logic(),
             "nextpnr_utilisation": {bel: {"used": used, "available": flow.available.get(bel)}
@@ -113,7 +120,7 @@ class BuildReport:
             (f"Clock: {self.requested_mhz:g} MHz requested, the PLL makes "
              f"{self.clock_mhz:.3f} MHz from {board.clock_mhz:g} MHz; nextpnr fmax "
              f"{flow.fmax_mhz:.2f} MHz: timing {verdict}. UART {self.baud} baud. "
-             f"Seed {self.seed}."),
+             f"Seed {flow.seed}{self._seed_note()}."),
             "",
             "| resource | used | available | use | sizer's estimate |",
             "|---|---:|---:|---:|---:|",

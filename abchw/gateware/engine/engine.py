@@ -271,14 +271,18 @@ class Engine(wiring.Component):
 
         # The end of a stage: every group issued and read out of the value buffer, every
         # pooled value through the comparators and written (or sent).
+        # The handshakes are counted a cycle late, from flip-flops, so they reach no adder: a
+        # window sent is counted (``window_sent``) before the value buffer's ``idle`` can end
+        # the stage, and a value done late only holds the stage a cycle longer.
         in_flight = Signal(range(1 << 12))
-        window_sent = value_buffer.values.valid & value_buffer.values.ready & \
-            value_buffer.values.payload.last
-        value_done = Signal()
-        m.d.sync += in_flight.eq(in_flight + window_sent - value_done)
+        window_sent, value_taken, value_done = Signal(), Signal(), Signal()
+        m.d.sync += [window_sent.eq(value_buffer.values.valid & value_buffer.values.ready
+                                    & value_buffer.values.payload.last),
+                     value_done.eq(value_taken),
+                     in_flight.eq(in_flight + window_sent - value_done)]
         stage_done = Signal()
-        m.d.comb += stage_done.eq(~sequencer.running & value_buffer.idle & (in_flight == 0)
-                                  & writer.idle & serializer.idle)
+        m.d.comb += stage_done.eq(~sequencer.running & value_buffer.idle & ~window_sent
+                                  & (in_flight == 0) & writer.idle & serializer.idle)
 
         start, load_start = Signal(), Signal()
         loading = Signal()
@@ -430,6 +434,6 @@ class Engine(wiring.Component):
             m.d.comb += [serializer_words.valid.eq(1),
                          serializer_words.payload.word.eq(maxima_slice.output.payload),
                          serializer_words.payload.count.eq(config.score_bytes)]
-        m.d.comb += value_done.eq(
+        m.d.comb += value_taken.eq(
             writer.bits.valid & writer.bits.ready & ~loading
             | score_valid & serializer_words.ready)

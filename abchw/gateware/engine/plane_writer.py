@@ -21,9 +21,10 @@ __all__ = ["PlaneWriter"]
 
 
 class PlaneWriter(wiring.Component):
-    """Ports: ``bits`` (in stream of 8-bit beats); ``start`` (in, a pulse: word 0, channel 0),
-    ``channels``, ``planes``, ``base``, ``plane_stride`` (in, held); the memory write port
-    ``write_addr``, ``write_data``, ``write_en`` (out); ``idle`` (out: no word pending)."""
+    """Ports: ``bits`` (in stream of 8-bit beats); ``start`` (in, a pulse while ``idle`` after
+    a whole feature map: word 0, channel 0), ``channels``, ``planes``, ``base``,
+    ``plane_stride`` (in, held); the memory write port ``write_addr``, ``write_data``,
+    ``write_en`` (out); ``idle`` (out: no word pending)."""
 
     def __init__(self, *, config):
         self.config = check_config(config)
@@ -77,6 +78,9 @@ class PlaneWriter(wiring.Component):
                          address.eq(address + self.plane_stride)]
             with m.If(planes_left[-1]):
                 m.d.sync += [writing.eq(0), words.eq(0)]
+        # ``start`` comes only while the writer is idle after a whole feature map (the engine
+        # waits for ``idle``), where every pixel's last word was written: ``lane`` and ``words``
+        # are 0 already, and ``start`` stays off their many enables.
         with m.If(self.start):
-            m.d.sync += [lane.eq(0), word_address.eq(self.base), writing.eq(0), words.eq(0)]
+            m.d.sync += word_address.eq(self.base)
         return m

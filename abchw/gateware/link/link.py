@@ -150,6 +150,10 @@ class Link(wiring.Component):
                      execute.eq((frame.nak == 0) & (header.kind == Kind.EXEC) & frame.stored)]
         arrived = done | waiting
         m.d.comb += receiver.lock.eq(waiting)
+        # An EXEC is finished once every byte is fed and the engine is idle, registered: the
+        # engine's ``busy`` reaches no reply register. Both stay so once reached (the engine
+        # takes no more bytes), so the cycle's delay loses nothing.
+        finished = Signal()
 
         def send(kind, seq, length, payload_source, *, remember=False):
             m.d.sync += [reply.kind.eq(kind), reply.seq.eq(seq), reply.length.eq(length),
@@ -166,7 +170,7 @@ class Link(wiring.Component):
 
         with m.FSM() as fsm:
             with m.State("IDLE"):
-                m.d.sync += waiting.eq(0)
+                m.d.sync += [waiting.eq(0), finished.eq(0)]
                 with m.If(arrived & nak):
                     m.d.sync += reason.eq(frame.nak)
                     send(NAK, header.seq, 1, PayloadSource.REASON)
@@ -184,10 +188,11 @@ class Link(wiring.Component):
             with m.State("EXEC"):
                 m.d.comb += [self.commands.valid.eq(~fed_all), self.results.ready.eq(1),
                              receiver.lock.eq(1), self.executing.eq(1)]
-                m.d.sync += [index.eq(index + fed), feeding.eq(feeding - fed)]
+                m.d.sync += [index.eq(index + fed), feeding.eq(feeding - fed),
+                             finished.eq(fed_all & ~self.busy)]
                 with m.If(done & reset):
                     obey_reset()
-                with m.Elif(fed_all & ~self.busy):
+                with m.Elif(finished):
                     send(Mux(overflow, OVERFLOW, reply_kind(Kind.EXEC)), exec_seq, collected,
                          PayloadSource.RESULTS, remember=True)
             with m.State("REPLY"):
