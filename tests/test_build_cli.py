@@ -24,7 +24,7 @@ from abchw.build.flow import (
     SEED_MAX,
     FlowResult,
     fit_error,
-    place_and_route,
+    place_and_route_retrying,
 )
 from abchw.build.pll import PllError, ecp5_pll, ice40_pll
 from abchw.build.top import Blinker
@@ -270,6 +270,10 @@ def test_a_design_too_full_to_place_is_named_by_its_logic_cells():
     error = fit_error(boards.board("icebreaker"), UNPLACEABLE_LOG)
     assert str(error) == ("the design is too full to place on the iCE40UP5K-SG48: it needs 4599 "
                           "ICESTORM_LC of 5280; build a smaller array (--pes/--lanes)")
+    ecp5 = boards.board("ulx3s-85f")
+    error = fit_error(ecp5, UNPLACEABLE_LOG.replace("ICESTORM_LC", "TRELLIS_COMB"))
+    assert str(error) == (f"the design is too full to place on the {ecp5.device}: it needs 4599 "
+                          "TRELLIS_COMB of 5280; build a smaller array (--pes/--lanes)")
 
 
 @pytest.fixture
@@ -292,8 +296,8 @@ def nextpnr(monkeypatch):
 def place(tmp_path, seed):
     stream = io.StringIO()
     board = boards.board("icebreaker")
-    placed = place_and_route(board, FAMILY_TOOLS[board.family], freq_mhz=48, seed=seed,
-                             directory=tmp_path, stream=stream)
+    placed = place_and_route_retrying(board, FAMILY_TOOLS[board.family], freq_mhz=48,
+                                      seed=seed, directory=tmp_path, stream=stream)
     return placed, stream.getvalue()
 
 

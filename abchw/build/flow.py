@@ -42,7 +42,7 @@ from ..synthesis import (
 )
 
 __all__ = ["FAMILY_TOOLS", "PE_ARRAY", "PLACEMENT_SEEDS", "PRODUCTS", "SEED_MAX", "FamilyTools",
-           "FlowResult", "Steps", "fit_error", "place_and_route", "run_flow"]
+           "FlowResult", "Steps", "fit_error", "place_and_route_retrying", "run_flow"]
 
 #: Instance name of the engine's PE array (:class:`abchw.gateware.engine.pe_array.PeArray`).
 PE_ARRAY = "pe_array"
@@ -190,11 +190,12 @@ def fit_error(board, log, *, seeds=()):
     use = {bel: (int(used), int(available))
            for bel, used, available in _DEVICE_UTILISATION.findall(log)}
     over = {bel: counts for bel, counts in use.items() if counts[0] > counts[1]}
-    if not over and _unplaceable(log) and "ICESTORM_LC" in use:
-        used, available = use["ICESTORM_LC"]
+    logic_cell = FAMILY_TOOLS[board.family].bels["lcs"]
+    if not over and _unplaceable(log) and logic_cell in use:
+        used, available = use[logic_cell]
         tried = f" with seeds {', '.join(map(str, seeds))}" if seeds else ""
         return SynthesisError(f"the design is too full to place on the {board.device}{tried}: "
-                              f"it needs {used} ICESTORM_LC of {available}; build a smaller "
+                              f"it needs {used} {logic_cell} of {available}; build a smaller "
                               f"array (--pes/--lanes)")
     if not over:
         return None
@@ -242,7 +243,7 @@ def _synthesize(board, tools, pe_module, directory):
     return _primitives(parse_yosys_stat(stat_text)), _primitives(pe_array_cells)
 
 
-def place_and_route(board, tools, *, freq_mhz, seed, directory, stream):
+def place_and_route_retrying(board, tools, *, freq_mhz, seed, directory, stream):
     """Run nextpnr with ``seed``, then the next seeds while its placer gives up (announced on
     ``stream``), up to :data:`PLACEMENT_SEEDS`; return the seed that placed. A design too large
     for the device raises :func:`fit_error`'s error."""
@@ -278,8 +279,8 @@ def run_flow(top, board, *, freq_mhz, seed, directory, stream=None):
     with steps.step("synthesize", f"{YOSYS} {tools.synth}"):
         cells, pe_array_cells = _synthesize(board, tools, pe_module, directory)
     with steps.step("place & route", f"{tools.nextpnr} --seed {seed} --freq {freq_mhz:g}"):
-        placed_seed = place_and_route(board, tools, freq_mhz=freq_mhz, seed=seed,
-                                       directory=directory, stream=steps.stream)
+        placed_seed = place_and_route_retrying(board, tools, freq_mhz=freq_mhz, seed=seed,
+                                                directory=directory, stream=steps.stream)
     with steps.step("pack", tools.packer):
         run_tool(tools.packer, list(tools.pack_args), directory)
 

@@ -74,7 +74,7 @@ class BuildReport:
                 f"smaller array (--pes/--lanes)")
 
     def _seed_note(self):
-        """Which requested seeds found no placement (see :data:`~abchw.build.flow.PLACEMENT_SEEDS`)."""
+        """Which seeds found no placement (:data:`~abchw.build.flow.PLACEMENT_SEEDS`)."""
         if self.flow.seed == self.seed:
             return ""
         return f" (--seed {self.seed}; the placer gave up with the seeds before {self.flow.seed})"
