@@ -40,14 +40,17 @@ class StreamSlice(wiring.Component):
         skid = Signal(self.shape, reset_less=True)
         skid_valid = Signal()
         m.d.comb += [self.input.ready.eq(~skid_valid), self.output.payload.eq(payload)]
-        with m.If(~self.output.valid | self.output.ready):
+        advance = ~self.output.valid | self.output.ready
+        # ``skid_valid`` as one gate of ``advance``, ``input.valid`` and itself, not as an
+        # enable and a reset, which put a gate more after ``output.ready``.
+        m.d.sync += skid_valid.eq(~advance & (skid_valid | self.input.valid))
+        with m.If(advance):
             # The skid register, when full, holds the older payload: it goes first.
-            m.d.sync += [self.output.valid.eq(skid_valid | self.input.valid),
-                         skid_valid.eq(0)]
+            m.d.sync += self.output.valid.eq(skid_valid | self.input.valid)
             with m.If(skid_valid):
                 m.d.sync += payload.eq(skid)
             with m.Else():
                 m.d.sync += payload.eq(self.input.payload)
         with m.Elif(self.input.valid & ~skid_valid):
-            m.d.sync += [skid.eq(self.input.payload), skid_valid.eq(1)]
+            m.d.sync += skid.eq(self.input.payload)
         return m

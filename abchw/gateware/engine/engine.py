@@ -135,23 +135,30 @@ class Engine(wiring.Component):
         descriptor = data.View(layout, descriptor_bits[:layout.size])
         stage = Signal(config.stage_bits)
 
-        # Beats: the memories are read in the cycle the sequencer fires, the PE array takes
-        # the words in the next, and the coefficients ``coefficient_delay`` cycles later.
+        # Beats: the activation memory is read in the cycle the sequencer fires and its word,
+        # a multiplexer over many block RAMs, is registered once more; the weights are
+        # addressed a cycle later to match (from a register: the address reaches four SPRAMs).
+        # The PE array takes both two cycles after the beat, the coefficients
+        # ``coefficient_delay`` cycles after that.
         act_read = memories["activations"].read_port()
         coef_read = memories["coefficients"].read_port()
+        act_word = Signal(config.lanes)
+        weight_addr = Signal.like(sequencer.weight_addr)
+        m.d.sync += [act_word.eq(act_read.data), weight_addr.eq(sequencer.weight_addr)]
         m.d.comb += [sequencer.descriptor.eq(descriptor), sequencer.step.eq(descriptor_port.data),
-                     act_read.addr.eq(sequencer.act_addr),
-                     weights.read_addr.eq(sequencer.weight_addr)]
+                     act_read.addr.eq(sequencer.act_addr), weights.read_addr.eq(weight_addr)]
         coef_addr = sequencer.coef_addr
-        for _ in range(pe_array.coefficient_delay):
+        for _ in range(1 + pe_array.coefficient_delay):
             delayed = Signal.like(coef_addr)
             m.d.sync += delayed.eq(coef_addr)
             coef_addr = delayed
         m.d.comb += coef_read.addr.eq(coef_addr)
-        m.d.sync += [pe_array.valid.eq(sequencer.fire), pe_array.first.eq(sequencer.first),
-                     pe_array.last.eq(sequencer.group_last)]
+        beat = Cat(sequencer.fire, sequencer.first, sequencer.group_last)
+        beat_read = Signal.like(beat)
+        m.d.sync += [beat_read.eq(beat),
+                     Cat(pe_array.valid, pe_array.first, pe_array.last).eq(beat_read)]
         m.d.comb += [pe_array.weights.eq(weights.read_data),
-                     pe_array.activations.eq(act_read.data),
+                     pe_array.activations.eq(act_word),
                      pe_array.coefficients.eq(coef_read.data), pe_array.k.eq(descriptor.k)]
 
         # Values: buffer, max-pool, then thresholds and comparators, or the score bytes. The
@@ -232,16 +239,21 @@ class Engine(wiring.Component):
         shift = Signal(shift_bits)
         full, take = Signal(), Signal()
         byte = shift[-8:]
+        # What the byte on top means as a command, decoded as it arrives: the FSM's decisions
+        # in IDLE are then one gate from flip-flops.
+        byte_is_write, byte_is_run = Signal(), Signal()
         m.d.comb += command.ready.eq(~full)
         with m.If(command.valid & ~full):
-            m.d.sync += [shift.eq(Cat(shift[8:], command.payload)), full.eq(1)]
+            m.d.sync += [shift.eq(Cat(shift[8:], command.payload)), full.eq(1),
+                         byte_is_write.eq(command.payload == WRITE),
+                         byte_is_run.eq(command.payload == RUN)]
         with m.Elif(take):
             m.d.sync += full.eq(0)
 
         # WRITE: the header, then words; counts end on sign bits.
         header = shift[-8 * HEADER_BYTES:]
         header_left = Signal(range(-1, HEADER_BYTES))
-        memory_number = Signal(8)
+        memory_select = Signal(len(shapes))    # one-hot: the header's memory
         write_addr = Signal(24)
         words_left = Signal(signed(25))
         bytes_left = Signal(range(shift_bits // 8))        # of the word, minus one
@@ -257,12 +269,14 @@ class Engine(wiring.Component):
         for number, (name, (addr, word, en)) in enumerate(ports.items()):
             start = shift_bits - 8 * word_bytes(shapes[name][0])
             m.d.comb += [addr.eq(write_addr), word.eq(shift[start:start + widths[name]]),
-                         en.eq(word_done & (memory_number == number))]
+                         en.eq(word_done & memory_select[number])]
         last_byte = Signal.like(bytes_left)    # of a word of the header's memory, from 0
+        header_select = Signal.like(memory_select)
         with m.Switch(header[:8]):
             for number, name in enumerate(ports):
                 with m.Case(number):
-                    m.d.comb += last_byte.eq(word_bytes(shapes[name][0]) - 1)
+                    m.d.comb += [last_byte.eq(word_bytes(shapes[name][0]) - 1),
+                                 header_select.eq(1 << number)]
 
         # Counters of the current inference.
         counters = {name: Signal(COUNTER_BITS, name=name) for name in COUNTERS}
@@ -280,14 +294,22 @@ class Engine(wiring.Component):
                                     & value_buffer.values.payload.last),
                      value_done.eq(value_taken),
                      in_flight.eq(in_flight + window_sent - value_done)]
+        # ``stage_done`` is registered too, so the FSM's decision and the descriptor load it
+        # starts are one cycle later: nothing moves once a stage is done. ``start`` keeps it
+        # low in the stage's first cycle (the sequencer's ``running`` rises then).
+        start, load_start = Signal(), Signal()
         stage_done = Signal()
-        m.d.comb += stage_done.eq(~sequencer.running & value_buffer.idle & ~window_sent
+        m.d.sync += stage_done.eq(~start & ~sequencer.running & value_buffer.idle & ~window_sent
                                   & (in_flight == 0) & writer.idle & serializer.idle)
 
-        start, load_start = Signal(), Signal()
+        # ``loading``: the image is being loaded (a flip-flop, set and cleared by the FSM),
+        # which selects the plane writer's geometry. The writer starts a cycle after the stage
+        # or the image, from a flip-flop: the FSM reaches none of its many enables.
         loading = Signal()
+        writer_start = Signal()
+        m.d.sync += writer_start.eq(start | load_start)
         m.d.comb += [sequencer.start.eq(start), value_buffer.start.eq(start),
-                     fetch.start.eq(start), writer.start.eq(start | load_start)]
+                     fetch.start.eq(start), writer.start.eq(writer_start)]
         # The plane writer's source and geometry: the image, or the comparators' bits, through a
         # slice: the control (``loading``) and the command stream reach only its registers, not
         # the writer's many enables, and its ready, a flip-flop, is the bits queue's read enable.
@@ -339,12 +361,11 @@ class Engine(wiring.Component):
                 m.d.comb += [take.eq(full), waiting.eq(~full),
                              self.observe.phase.eq(PHASES["idle"])]
                 with m.If(full):
-                    with m.If(byte == WRITE):
+                    with m.If(byte_is_write):
                         m.d.sync += header_left.eq(HEADER_BYTES - 1)
                         m.next = "HEADER"
-                    with m.If(byte == RUN):
+                    with m.If(byte_is_run):
                         m.d.sync += stage.eq(0)
-                        m.d.sync += [c.eq(0) for c in counters.values()]
                         m.next = "IMAGE_DESCRIPTOR"
             with m.State("HEADER"):
                 # The header is read the cycle after its last byte is taken, before the
@@ -354,7 +375,7 @@ class Engine(wiring.Component):
                 with m.If(take):
                     m.d.sync += header_left.eq(header_left - 1)
                 with m.If(header_left[-1]):
-                    m.d.sync += [memory_number.eq(header[:8]), write_addr.eq(header[8:32]),
+                    m.d.sync += [memory_select.eq(header_select), write_addr.eq(header[8:32]),
                                  words_left.eq(header[32:56] - 1), bytes_left.eq(last_byte),
                                  word_last_byte.eq(last_byte)]
                     m.next = "WORDS"
@@ -376,16 +397,20 @@ class Engine(wiring.Component):
                         m.d.sync += [bytes_left.eq(word_last_byte), word_done.eq(1),
                                      words_left.eq(words_left - 1)]
             with m.State("IMAGE_DESCRIPTOR"):
+                # Cleared here, where none of them counts, rather than on the RUN byte: the
+                # counters' enables stay off the command decoding.
+                m.d.sync += [c.eq(0) for c in counters.values()]
                 m.d.comb += self.observe.phase.eq(PHASES["load"])
                 load_descriptor("IMAGE_START")
+                with m.If(descriptor_word == words):
+                    m.d.sync += loading.eq(1)
             with m.State("IMAGE_START"):
-                m.d.comb += [load_start.eq(1), loading.eq(1),
-                             self.observe.phase.eq(PHASES["load"])]
+                m.d.comb += [load_start.eq(1), self.observe.phase.eq(PHASES["load"])]
                 m.d.sync += [image_left.eq(descriptor.image_bytes - 1),
                              counters["load_cycles"].eq(counters["load_cycles"] + 1)]
                 m.next = "IMAGE"
             with m.State("IMAGE"):
-                m.d.comb += [loading.eq(1), self.observe.phase.eq(PHASES["load"]),
+                m.d.comb += [self.observe.phase.eq(PHASES["load"]),
                              waiting.eq(~image_in & ~full),
                              writer_slice.input.valid.eq(full & ~image_in),
                              writer_slice.input.payload.eq(byte),
@@ -395,6 +420,7 @@ class Engine(wiring.Component):
                     m.d.sync += image_left.eq(image_left - 1)
                 # The image's last bytes may still be in the slice (empty when its output is).
                 with m.If(image_in & ~writer_slice.output.valid & writer.idle):
+                    m.d.sync += loading.eq(0)
                     m.next = "STAGE_DESCRIPTOR"
             with m.State("STAGE_DESCRIPTOR"):
                 m.d.comb += self.observe.phase.eq(PHASES["compute"])

@@ -48,6 +48,8 @@ class PlaneWriter(wiring.Component):
         # multiplexer on the write data): plane ``b`` is ``words[0]`` in write ``b``.
         words = Signal(data.ArrayLayout(lanes, INPUT_BITS))
         lane = Signal(range(max(lanes, 2)))
+        # ``lane == lanes - 1``, a register: with ``channels_left``'s sign, it ends a word.
+        lane_last = Signal(init=lanes == 1)
         # Channels of the pixel after this beat's, minus one (negative: the pixel's last), and
         # planes after the one being written, minus one (negative: the last): their sign bits
         # end a word and the writes, so no subtraction and comparison lies on those paths.
@@ -64,9 +66,10 @@ class PlaneWriter(wiring.Component):
         with m.If(accept):
             for index in range(INPUT_BITS):
                 m.d.sync += words[index].bit_select(lane, 1).eq(self.bits.payload[index])
-            m.d.sync += lane.eq(lane + 1)
-            with m.If(channels_left[-1] | (lane == lanes - 1)):
-                m.d.sync += [writing.eq(1), lane.eq(0), planes_left.eq(self.planes - 2),
+            m.d.sync += [lane.eq(lane + 1), lane_last.eq(lane == lanes - 2)]
+            with m.If(channels_left[-1] | lane_last):
+                m.d.sync += [writing.eq(1), lane.eq(0), lane_last.eq(lanes == 1),
+                             planes_left.eq(self.planes - 2),
                              address.eq(word_address), word_address.eq(word_address + 1)]
         # ``start`` begins a pixel as a pixel's last beat does.
         with m.If(accept | self.start):
@@ -79,8 +82,9 @@ class PlaneWriter(wiring.Component):
             with m.If(planes_left[-1]):
                 m.d.sync += [writing.eq(0), words.eq(0)]
         # ``start`` comes only while the writer is idle after a whole feature map (the engine
-        # waits for ``idle``), where every pixel's last word was written: ``lane`` and ``words``
-        # are 0 already, and ``start`` stays off their many enables.
+        # waits for ``idle``), where every pixel's last word was written: ``lane``, ``lane_last``
+        # and ``words`` are as at a word's first beat already, and ``start`` stays off their
+        # many enables.
         with m.If(self.start):
             m.d.sync += word_address.eq(self.base)
         return m

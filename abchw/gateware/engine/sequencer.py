@@ -157,49 +157,79 @@ class Sequencer(wiring.Component):
         # one, the *base*, steps on every beat but those where it is at its last index
         # (``base_last``, from a copy of its counter). While it is not, the base and the levels
         # inside it carry (``inside_empty``, a stage constant); while it is, the levels inside
-        # which every level but the base is at its last index (``ahead``: ANDs of the last
-        # flags, the group levels' through ``settled``, where the base's is 1). A beat of the
-        # second kind wraps the base to index 0, so the next one is of the first kind, or (no
-        # base) the next group's first beat, which waits a cycle for its reservation: either
-        # way ``ahead``, registered, has a cycle to catch up after a step, and every carry is
-        # one look-up table away from registers.
+        # which every level but the base is at its last index (ANDs of the last flags, the
+        # group levels' through ``settled``, where the base's is 1). A beat of the second kind
+        # wraps the base to index 0, so the next one is of the first kind, or (no base) the
+        # next group's first beat, which waits a cycle for its reservation: either way the
+        # flags did not change in the cycle before a beat of the second kind, so a carry may
+        # take them from registers that are a cycle late. Those are ANDs of a few flags each,
+        # none a part of another (``inner_settled``, ``upper_settled``, and per outer level
+        # ``outer_last``, the outer levels' inside it): every carry is one look-up table of
+        # at most four register bits, and no chain of ANDs ripples across the levels.
         inside_empty = {level: Signal(name=f"{level}_inside_empty") for level in group_levels}
         # End 0: the last flag after a wrap, without a subtracter on the path.
         empty = {level: Signal(name=f"{level}_empty") for level in group_levels}
         settled = {level: Signal(name=f"{level}_settled") for level in group_levels}
-        flags = settled | {level: last[level] for level in outer_levels}
-        ahead = {level: Signal(name=f"{level}_ahead") for level in LEVELS[:-1]}
-        ahead[LEVELS[-1]] = Const(1)
-        m.d.sync += [ahead[level].eq(Cat(flags[inner] for inner in LEVELS[depth + 1:]).all())
-                     for depth, level in enumerate(LEVELS[:-1])]
+        inner_levels, upper_levels = group_levels[-3:], group_levels[:-3]
+        inner_settled, upper_settled = Signal(), Signal()
+        outer_last = {level: Signal(name=f"{level}_outer_last")
+                      for level in outer_levels[:-2]}
+        m.d.sync += [inner_settled.eq(Cat(settled[level] for level in inner_levels).all()),
+                     upper_settled.eq(Cat(settled[level] for level in upper_levels).all())]
+        m.d.sync += [outer_last[level].eq(Cat(last[inner] for inner in outer_levels[depth + 1:])
+                                          .all())
+                     for depth, level in enumerate(outer_levels[:-2])]
+
+        def ahead(level):
+            """Every level inside ``level`` is at its last index (its base aside)."""
+            if level in group_levels:
+                inside = group_levels[group_levels.index(level) + 1:]
+                if len(inside) >= len(inner_levels):
+                    terms = [inner_settled, *(settled[x] for x in inside[:-len(inner_levels)])]
+                else:
+                    terms = [settled[x] for x in inside]
+            else:
+                inside = outer_levels[outer_levels.index(level) + 1:]
+                terms = [inner_settled, upper_settled,
+                         *([outer_last[level]] if level in outer_last
+                           else [last[x] for x in inside])]
+            return Cat(*terms).all() if terms else Const(1)
+
         end_bits = max(len(ends[level]) for level in group_levels)
         base_end = Signal(signed(end_bits + 1))  # minus one; -1 (always last) if no base
         base_count = Signal.like(base_end)
         base_last = base_count[-1]
-        carry = {level: Mux(base_last, ahead[level], inside_empty[level])
+        carry = {level: Mux(base_last, ahead(level), inside_empty[level])
                  for level in group_levels}
-        carry |= {level: base_last & ahead[level] for level in outer_levels}
+        carry |= {level: base_last & ahead(level) for level in outer_levels}
         final = carry[LEVELS[0]] & last[LEVELS[0]]
 
-        # A beat is taken (``go``, a register: it enables every counter) unless it is its
+        # A beat is taken (``go``, from registers: it enables every counter) unless it is its
         # group's first and no value buffer entry is reserved for it. One entry is reserved
         # ahead, as soon as one is free, if a group-first beat is to come: the next beat is
-        # one, or this group is not the stage's last (``final_group``, a cycle late: while the
-        # next beat is not a group's first, the outer levels stepped two cycles ago or more).
+        # one, or this group is not the stage's last (``final_group``, partly a cycle late:
+        # while the next beat is not a group's first, the outer levels stepped two cycles ago
+        # or more).
         counting = Signal()
         # Both 1 between stages: the stage's last beat is a group's last and a chunk's last.
         first = Signal(init=1)        # the next beat is a dot product's first chunk
         group_first = Signal(init=1)  # the next beat is its group's first
         reserved = Signal()
-        final_group = Signal()  # the outer levels are at their last index (a cycle late)
-        go = Signal()
+        final_group = Signal()  # the outer levels are at their last index
+        # ``go`` is two registers ORed: ``reserve``, the deepest of its inputs, goes into one
+        # alone (a beat may be taken because an entry was just reserved for it).
+        go_held, go_granted = Signal(), Signal()
+        go = go_held | go_granted
         m.d.comb += self.reserve.eq(counting & ~reserved & (group_first | ~final_group)
                                     & self.can_reserve)
         group_first_next = Mux(go, carry["wx"], group_first)
         reserved_next = Mux(reserved, ~(go & group_first), self.reserve)
+        # ``go`` is ``~group_first_next | reserved_next``.
         m.d.sync += [group_first.eq(group_first_next), reserved.eq(reserved_next),
-                     go.eq(~group_first_next | reserved_next),
-                     final_group.eq(Cat(last[level] for level in outer_levels).all())]
+                     go_held.eq(Mux(reserved, ~(go & group_first & carry["wx"]),
+                                    ~group_first_next)),
+                     go_granted.eq(self.reserve)]
+        m.d.comb += final_group.eq(outer_last[outer_levels[0]] & last[outer_levels[0]])
 
         m.d.sync += [counted.valid.eq(go), counted.first.eq(first),
                      counted.group_last.eq(carry["wx"]),

@@ -25,11 +25,18 @@ class ByteSerializer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         shift = Signal(8 * WORD_BYTES)
-        left = Signal(range(WORD_BYTES + 1))
-        m.d.comb += [self.words.ready.eq(left == 0), self.idle.eq(left == 0),
-                     self.bytes.valid.eq(left != 0), self.bytes.payload.eq(shift[:8])]
-        with m.If(self.words.valid & self.words.ready):
-            m.d.sync += [shift.eq(self.words.payload.word), left.eq(self.words.payload.count)]
-        with m.If(self.bytes.valid & self.bytes.ready):
+        # Bytes left after the one on the output, minus one (negative: it is the last), and
+        # ``empty``: flip-flops, so the handshakes and the shift register's enable are one gate
+        # from registers rather than a comparison of a count.
+        left = Signal(range(-1, WORD_BYTES - 1))
+        empty = Signal(init=1)
+        m.d.comb += [self.words.ready.eq(empty), self.idle.eq(empty),
+                     self.bytes.valid.eq(~empty), self.bytes.payload.eq(shift[:8])]
+        with m.If(self.words.valid & empty):
+            m.d.sync += [shift.eq(self.words.payload.word), left.eq(self.words.payload.count - 2),
+                         empty.eq(0)]
+        with m.If(self.bytes.ready & ~empty):
             m.d.sync += [shift.eq(shift >> 8), left.eq(left - 1)]
+            with m.If(left[-1]):
+                m.d.sync += empty.eq(1)
         return m

@@ -9,11 +9,12 @@ not mind the order), the last one flagged ``last``. Then the window's entries ar
 
 Credits keep the PE array from ever stalling: the sequencer reserves an entry before it starts
 a group (``reserve``, allowed while ``can_reserve``), and the reader frees a window's entries
-when it has read them. The last channel group of a stage may be partial: ``channels`` (the
-stage's output channels) tells the reader how many of the ``pes`` values are real.
+the cycle after it has read them. The last channel group of a stage may be partial:
+``channels`` (the stage's output channels) tells the reader how many of the ``pes`` values are
+real.
 """
 
-from amaranth import C, Cat, Module, Signal, signed
+from amaranth import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -75,67 +76,84 @@ class ValueBuffer(wiring.Component):
         started = Signal()
         m.d.sync += started.eq(self.start)
 
-        # Writer: ``unfilled`` more entries complete the window being written; ``minus_unread``
-        # is minus the windows written and not yet read (negative: one is ready). The pointers
-        # wrap with ``depth``, a power of two.
+        # Writer: ``unfilled`` more entries complete the window being written; a window
+        # written is counted a cycle late (``window_written``). The pointers wrap with
+        # ``depth``, a power of two.
         tail, head = Signal(ceil_log2(depth)), Signal(ceil_log2(depth))
         unfilled = Signal.like(window_last)
-        minus_unread = Signal(range(-depth, 1))
-        window_written = self.write_valid & (unfilled == 0)
+        window_written = Signal()
         m.d.comb += [write.addr.eq(tail), write.data.eq(self.write_values),
                      write.en.eq(self.write_valid)]
+        m.d.sync += window_written.eq(self.write_valid & (unfilled == 0))
+        with m.If(self.write_valid | started):
+            m.d.sync += unfilled.eq(Mux((unfilled == 0) | started, window_last, unfilled - 1))
         with m.If(self.write_valid):
-            m.d.sync += [tail.eq(tail + 1), unfilled.eq(unfilled - 1)]
-            with m.If(window_written):
-                m.d.sync += unfilled.eq(window_last)
+            m.d.sync += tail.eq(tail + 1)
 
         # Reader: entry ``position`` of the window, counting down, ``position_last`` when it is
         # 0; channel ``lane`` of the group; ``channels_left`` channels of the output pixel
         # follow this one, minus one (negative: this channel is the pixel's last).
+        #
+        # The stream's ``advance`` comes through the max-pool unit from the slice after it, two
+        # look-up tables deep, so it meets only register bits and ``ready``: ``step`` is the
+        # one enable of the reader's registers, whose next values are chosen in their own
+        # logic (as sums, which no tool turns back into enables). A window's last read is
+        # counted the cycle after (``window_read``) by ``minus_unread`` (minus the windows
+        # written and not yet read), and by the credits; until the count has it, a copy one
+        # above it (``minus_unread_after``) says whether another window is ready.
         position = Signal.like(window_last)
         position_last = Signal()
         lane = Signal(range(max(pes, 2)))
         channels_left = Signal.like(pixel_channels)
+        minus_unread = Signal(range(-depth, 2))
+        minus_unread_after = Signal.like(minus_unread)      # minus_unread + 1
+        window_read, ready = Signal(), Signal()
+        m.d.comb += ready.eq(Mux(window_read, minus_unread_after[-1], minus_unread[-1]))
         lane_last = (lane == pes - 1) | channels_left[-1]
+        window_end = position_last & lane_last
         advance = ~self.values.valid | self.values.ready
-        take = advance & minus_unread[-1]
-        next_lane = take & position_last
-        window_done = next_lane & lane_last
+        # ``start`` too, so that its resets (below) add no gate to this enable.
+        step = advance & ready | started | self.start
+        # ``ready & window_end`` first: ``advance & ready`` shared with ``step`` would put a
+        # gate between the two.
+        m.d.sync += window_read.eq(advance & (ready & window_end))
         m.d.comb += [read.addr.eq(head + position), read.en.eq(advance)]
         selected, last = Signal.like(lane), Signal()
         with m.If(advance):
-            m.d.sync += [self.values.valid.eq(minus_unread[-1]), selected.eq(lane),
+            m.d.sync += [self.values.valid.eq(ready), selected.eq(lane),
                          last.eq(position_last)]
         m.d.comb += [self.values.payload.value.eq(read.data[selected]),
                      self.values.payload.last.eq(last)]
         # ``started`` moves the reader onto the stage's first window as a pixel's last read
-        # moves it onto the next pixel's; it takes no read (``start`` cleared ``minus_unread``).
-        with m.If(take | started):
-            m.d.sync += [position.eq(position - 1), position_last.eq(position == 1)]
-            with m.If(position_last | started):
-                m.d.sync += [position.eq(window_last), position_last.eq(window_last == 0)]
-        with m.If(next_lane | started):
-            m.d.sync += channels_left.eq(channels_left - 1)
-            with m.If(channels_left[-1] | started):
-                m.d.sync += channels_left.eq(pixel_channels)
-        with m.If(next_lane):
-            m.d.sync += lane.eq(lane + 1)
-            with m.If(lane_last):
-                m.d.sync += [lane.eq(0), head.eq(_add(head, window_last, C(1)))]  # + window
-        m.d.sync += minus_unread.eq(minus_unread + (window_done - window_written))
+        # moves it onto the next pixel's; it takes no read (``start`` cleared ``minus_unread``
+        # and ``position_last``, which keeps ``lane`` and ``head`` at 0). What ``start``
+        # itself loads into ``position`` and ``channels_left`` does not matter.
+        next_pixel = position_last | started
+        with m.If(step):
+            m.d.sync += [
+                position.eq(Mux(next_pixel, window_last, position - 1)),
+                position_last.eq(Mux(next_pixel, window_last == 0, position == 1)),
+                channels_left.eq(Mux(next_pixel & (channels_left[-1] | started), pixel_channels,
+                                     channels_left - next_pixel)),
+                lane.eq(Mux(window_end, 0, lane + position_last)),
+                head.eq(_add(head, window_end.replicate(len(head)) & window_last, window_end)),
+            ]
+        unread_step = window_read - window_written
+        m.d.sync += [minus_unread.eq(minus_unread + unread_step),
+                     minus_unread_after.eq(minus_unread_after + unread_step)]
 
         # ``-window`` is ``-1 - window_last``: ``occupancy + reserve - window`` is one adder,
-        # ``reserve`` its carry in.
+        # ``reserve`` its carry in. Entries are freed a cycle late, which only holds a
+        # reservation back a cycle.
         occupancy = Signal(range(depth + 1))
-        freed = window_done.replicate(len(occupancy)) & (-1 - window_last)
+        freed = window_read.replicate(len(occupancy)) & (-1 - window_last)
         m.d.sync += occupancy.eq(_add(occupancy, freed, self.reserve))
         m.d.comb += [self.can_reserve.eq(occupancy < depth),
                      self.idle.eq((occupancy == 0) & ~self.values.valid)]
 
         with m.If(self.start):
-            first_window_last = self.window - 1
-            m.d.sync += [window_last.eq(first_window_last), pixel_channels.eq(self.channels - 2),
-                         tail.eq(0), head.eq(0), unfilled.eq(first_window_last),
-                         minus_unread.eq(0), occupancy.eq(0), lane.eq(0),
-                         self.values.valid.eq(0)]
+            m.d.sync += [window_last.eq(self.window - 1), pixel_channels.eq(self.channels - 2),
+                         tail.eq(0), head.eq(0), position_last.eq(0), lane.eq(0),
+                         minus_unread.eq(0), minus_unread_after.eq(1), window_written.eq(0),
+                         window_read.eq(0), occupancy.eq(0), self.values.valid.eq(0)]
         return m
