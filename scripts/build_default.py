@@ -4,9 +4,9 @@
                                     [BUILD OPTIONS ...]
 
 Prints and runs ``python -m abchw.build --board icebreaker --M 3 --N 3 --out OUT`` (with any
-further options, e.g. ``--seed 2`` or ``--allow-timing-fail``), then copies the build's
-``report.md`` and ``report.json`` to ``build-icebreaker-M3N3.md`` and ``.json`` in ``--docs``
-(atomically). A build
+further options, e.g. ``--seed 2``, ``--allow-timing-fail`` or ``--pes 2 --lanes 16``), then
+copies the build's ``report.md`` and ``report.json`` to ``build-<name of OUT>.md`` and ``.json``
+in ``--docs`` (atomically): ``build-icebreaker-M3N3`` by default. A build
 that fails (a tool, or the clock without ``--allow-timing-fail``) copies nothing and exits with
 the build's status.
 """
@@ -21,7 +21,6 @@ from abchw.build.__main__ import PROG
 from abchw.build.__main__ import main as build_main
 
 BUILD = ["--board", "icebreaker", "--M", "3", "--N", "3"]
-NAME = "build-icebreaker-M3N3"
 
 
 def main(argv=None):
@@ -37,10 +36,11 @@ def main(argv=None):
     if status != 0:
         return status
     args.docs.mkdir(parents=True, exist_ok=True)
+    name = f"build-{args.out.name}"
     for suffix in ("md", "json"):
-        with atomic_write(args.docs / f"{NAME}.{suffix}") as file:
+        with atomic_write(args.docs / f"{name}.{suffix}") as file:
             file.write((args.out / f"report.{suffix}").read_bytes())
-    print(f"wrote {args.docs / NAME}.md and {args.docs / NAME}.json")
+    print(f"wrote {args.docs / name}.md and {args.docs / name}.json")
     return 0
 
 

@@ -43,6 +43,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
 
 from ..network import K_MAX
+from .delay import delay
 from .params import check_int
 
 __all__ = ["LANES_MAX", "ChunkLayout", "XnorPopcount", "tree_depth", "vector_chunks"]
@@ -131,12 +132,12 @@ class XnorPopcount(wiring.Component):
 
         def lane(index, stage):
             """Lane ``index``'s XNOR, computed in stage 0, as seen in ``stage``."""
-            return _delay(m, matches[index], stage, f"lane{index}")
+            return delay(m, matches[index], stage, name=f"lane{index}")
 
         def count(node, stage):
             """``node``'s count as seen in ``stage``."""
             bits, produced = counts[node]
-            return _delay(m, bits, stage - produced, f"count{node.lanes[0]}_s{produced}")
+            return delay(m, bits, stage - produced, name=f"count{node.lanes[0]}_s{produced}")
 
         # The tree, level by level; ``counts`` maps a node to (its count's bits, its stage).
         counts = {}
@@ -164,8 +165,8 @@ class XnorPopcount(wiring.Component):
         tree = count(root, out_stage) if root else Const(0, 1)
 
         # Accumulator: running sum (gated to 0 when fresh) + tree + last lane as carry-in.
-        valid = _delay(m, self.chunks.valid, out_stage, "valid")
-        last = _delay(m, chunk.last, out_stage, "last")
+        valid = delay(m, self.chunks.valid, out_stage, name="valid")
+        last = delay(m, chunk.last, out_stage, name="last")
         carry_in = lane(self.lanes - 1, out_stage)
         running = self.popcounts.payload
         fresh = Signal(init=1)
@@ -226,15 +227,6 @@ def _chains(adders):
         else:
             chains.append([adder])
     return chains
-
-
-def _delay(m, value, cycles, name):
-    """``value`` through ``cycles`` registers (``value`` itself for 0)."""
-    for cycle in range(cycles):
-        delayed = Signal(len(value), name=f"{name}_q{cycle}")
-        m.d.sync += delayed.eq(value)
-        value = delayed
-    return value
 
 
 def vector_chunks(weights, activations, lanes):

@@ -39,6 +39,7 @@ from amaranth.lib.wiring import In, Out
 from ...network import INPUT_BITS
 from ..block_ram import BlockRam
 from ..comparator import ComparatorBank
+from ..delay import delay
 from ..maxpool import MaxPoolUnit
 from ..stream_slice import StreamSlice
 from .config import COUNTERS, check_config
@@ -147,16 +148,13 @@ class Engine(wiring.Component):
         m.d.sync += [act_word.eq(act_read.data), weight_addr.eq(sequencer.weight_addr)]
         m.d.comb += [sequencer.descriptor.eq(descriptor), sequencer.step.eq(descriptor_port.data),
                      act_read.addr.eq(sequencer.act_addr), weights.read_addr.eq(weight_addr)]
-        coef_addr = sequencer.coef_addr
-        for _ in range(1 + pe_array.coefficient_delay):
-            delayed = Signal.like(coef_addr)
-            m.d.sync += delayed.eq(coef_addr)
-            coef_addr = delayed
-        m.d.comb += coef_read.addr.eq(coef_addr)
-        beat = Cat(sequencer.fire, sequencer.first, sequencer.group_last)
-        beat_read = Signal.like(beat)
-        m.d.sync += [beat_read.eq(beat),
-                     Cat(pe_array.valid, pe_array.first, pe_array.last).eq(beat_read)]
+        m.d.comb += [
+            coef_read.addr.eq(delay(m, sequencer.coef_addr, 1 + pe_array.coefficient_delay,
+                                    name="coef_addr")),
+            Cat(pe_array.valid, pe_array.first, pe_array.last).eq(
+                delay(m, Cat(sequencer.fire, sequencer.first, sequencer.group_last), 2,
+                      name="beat")),
+        ]
         m.d.comb += [pe_array.weights.eq(weights.read_data),
                      pe_array.activations.eq(act_word),
                      pe_array.coefficients.eq(coef_read.data), pe_array.k.eq(descriptor.k)]
@@ -335,6 +333,7 @@ class Engine(wiring.Component):
         # cycle before, shifts in at the top; ``words + 1`` cycles in all.
         words = descriptor_rows(config)
         descriptor_word = Signal(range(words + 1))
+        descriptor_loaded = descriptor_word == words    # the last row shifts in
         row = Signal(range(stage_rows(config)))
         m.d.comb += [row.eq(sequencer.step_level), descriptor_port.en.eq(sequencer.step_en),
                      descriptor_port.addr.eq(Cat(row, stage))]
@@ -345,7 +344,7 @@ class Engine(wiring.Component):
             with m.If(descriptor_word != 0):
                 m.d.sync += descriptor_bits.eq(
                     Cat(descriptor_bits[len(descriptor_port.data):], descriptor_port.data))
-            with m.If(descriptor_word == words):
+            with m.If(descriptor_loaded):
                 m.d.sync += descriptor_word.eq(0)
                 m.next = next_state
         waiting = Signal()  # for command bytes, with nothing left to do
@@ -402,7 +401,7 @@ class Engine(wiring.Component):
                 m.d.sync += [c.eq(0) for c in counters.values()]
                 m.d.comb += self.observe.phase.eq(PHASES["load"])
                 load_descriptor("IMAGE_START")
-                with m.If(descriptor_word == words):
+                with m.If(descriptor_loaded):
                     m.d.sync += loading.eq(1)
             with m.State("IMAGE_START"):
                 m.d.comb += [load_start.eq(1), self.observe.phase.eq(PHASES["load"])]

@@ -11,11 +11,12 @@ plain delay lines. A beat's coefficients must arrive :attr:`PeArray.coefficient_
 after the beat itself (the engine reads them from memory that much later).
 """
 
-from amaranth import Module, Mux, Signal, signed
+from amaranth import Cat, Module, Mux, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..accumulator import BetaAccumulator
+from ..delay import delay
 from ..popcount import XnorPopcount
 from .config import check_config
 from .descriptor import K_BITS
@@ -60,11 +61,8 @@ class PeArray(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         lanes = self.config.lanes
-        first, last = self.first, self.last
-        for _ in range(self.coefficient_delay):
-            delayed = Signal(), Signal()
-            m.d.sync += [delayed[0].eq(first), delayed[1].eq(last)]
-            first, last = delayed
+        flags = delay(m, Cat(self.first, self.last), self.coefficient_delay, name="flags")
+        first, last = flags[0], flags[1]
         for index, (pe, accumulator) in enumerate(zip(self._pes, self._accumulators)):
             m.submodules[f"pe{index}"] = pe
             m.submodules[f"accumulator{index}"] = accumulator
