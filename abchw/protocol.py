@@ -43,7 +43,7 @@ from dataclasses import dataclass, fields
 from .errors import AbchwError
 from .gateware.engine.config import EngineConfig
 
-__all__ = ["END", "ESC", "ESC_END", "ESC_ESC", "HEADER_BYTES", "MAX_PAYLOAD", "NAK", "OVERFLOW",
+__all__ = ["CRC_INIT", "CRC_POLY", "END", "ESC", "ESC_END", "ESC_ESC", "HEADER_BYTES", "MAX_PAYLOAD", "NAK", "OVERFLOW",
            "VERSION", "BuildInfo", "Frame", "FrameDecoder", "FrameError", "Kind", "NakReason",
            "crc16", "encode_frame", "parse_body", "reply_kind", "slip_encode"]
 
@@ -53,6 +53,8 @@ END, ESC, ESC_END, ESC_ESC = 0xC0, 0xDB, 0xDC, 0xDD
 HEADER_BYTES = 4
 #: The default largest payload of a frame (a build says its own in :class:`BuildInfo`).
 MAX_PAYLOAD = 256
+#: CRC-16/CCITT-FALSE: its polynomial (implied by ``binascii.crc_hqx``) and initial value.
+CRC_POLY, CRC_INIT = 0x1021, 0xFFFF
 #: Reply kinds that are not ``request | 0x80``.
 NAK, OVERFLOW = 0xFF, 0x90
 
@@ -86,7 +88,7 @@ class FrameError(AbchwError):
 
 def crc16(data):
     """CRC-16/CCITT-FALSE of ``data``."""
-    return binascii.crc_hqx(bytes(data), 0xFFFF)
+    return binascii.crc_hqx(bytes(data), CRC_INIT)
 
 
 def slip_encode(body):

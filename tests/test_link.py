@@ -358,6 +358,59 @@ def test_soc_refuses_a_baud_the_clock_cannot_make(clock_hz, baud, message):
         Soc(config=CONFIG, clock_hz=clock_hz, baud=baud)
 
 
+class LinkOnUart(Elaboratable):
+    """A Link whose replies go out through a UART transmitter."""
+
+    def __init__(self, divisor):
+        self.link = Link(config=CONFIG, clock_hz=CLOCK_HZ, baud=BAUD, max_payload=MAX_PAYLOAD)
+        self.tx = UartTx(divisor=divisor)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.link, m.submodules.tx = self.link, self.tx
+        m.d.comb += [self.tx.bytes.payload.eq(self.link.tx_bytes.payload),
+                     self.tx.bytes.valid.eq(self.link.tx_bytes.valid),
+                     self.link.tx_bytes.ready.eq(self.tx.bytes.ready)]
+        return m
+
+
+@pytest.mark.parametrize("divisor", [4, 16])
+def test_reply_leaves_the_uart_back_to_back(divisor):
+    """The link's pipeline (receiver, transmitter, encoder) adds cycles, never line time: from
+    a reply's first wire byte to its last, escapes included, the next one is always there when
+    the UART can take it, at the fewest cycles a bit the UART accepts too."""
+    dut = LinkOnUart(divisor)
+    link = dut.link
+    wire, starved = [], []   # starved: cycles in a reply the UART was ready and got no byte
+
+    async def host(ctx):
+        for byte in encode_frame(Kind.INFO, 0xC0):   # a seq SLIP escapes
+            ctx.set(link.rx_bytes.payload, byte)
+            ctx.set(link.rx_bytes.valid, 1)
+            await ctx.tick().until(link.rx_bytes.ready)
+        ctx.set(link.rx_bytes.valid, 0)
+        await ctx.tick().repeat(100 * 10 * divisor)
+
+    async def line(ctx):
+        cycle = 0
+        async for _, _, valid, ready, byte in ctx.tick().sample(
+                dut.tx.bytes.valid, dut.tx.bytes.ready, dut.tx.bytes.payload):
+            if valid and ready:
+                wire.append(byte)
+            elif ready and 0 < len(wire) < len(expected):
+                starved.append(cycle)
+            cycle += 1
+
+    info = BuildInfo(config=CONFIG, clock_hz=CLOCK_HZ, baud=BAUD, max_payload=MAX_PAYLOAD)
+    expected = encode_frame(reply_kind(Kind.INFO), 0xC0, info.to_bytes())
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(host)
+    sim.add_testbench(line, background=True)
+    sim.run()
+    assert bytes(wire) == expected and starved == []
+
+
 def test_soc_converts_to_verilog():
     soc = Soc(config=CONFIG, clock_hz=CLOCK_HZ, baud=BAUD)
     assert soc.divisor == 4 and Soc(config=CONFIG, clock_hz=48_000_000, baud=BAUD).divisor == 16

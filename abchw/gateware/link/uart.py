@@ -71,8 +71,10 @@ class UartRx(wiring.Component):
         m.d.sync += synchronizer.eq(Cat(self.rx, synchronizer[0]))
         line = synchronizer[1]
 
-        timer = Signal(range(divisor))
-        bit_count = Signal(range(8))
+        # Down-counters whose sign bits end the waits: a flip-flop, not a comparison, decides.
+        timer = Signal(range(-1, divisor))  # cycles to the next sample, minus one
+        expired = timer[-1]
+        bits_left = Signal(range(-1, 7))    # data bits after the next one, minus one
         shift = Signal(8)
         m.d.comb += self.bytes.payload.eq(shift)
         with m.If(self.bytes.ready):
@@ -85,22 +87,23 @@ class UartRx(wiring.Component):
             # delay, the same for every bit): sample the start bit (divisor - 3) // 2 + 1.5
             # cycles after the edge on average, its middle (half a cycle early for an even
             # divisor), and every other bit a whole number of bits later.
-            with m.State("IDLE"), m.If(~line):
-                m.d.sync += timer.eq((divisor - 3) // 2)
-                m.next = "START"
-            with m.State("START"), m.If(timer == 0):
-                m.d.sync += [timer.eq(divisor - 1), bit_count.eq(0)]
+            with m.State("IDLE"):
+                m.d.sync += timer.eq((divisor - 3) // 2 - 1)
+                with m.If(~line):
+                    m.next = "START"
+            with m.State("START"), m.If(expired):
+                m.d.sync += [timer.eq(divisor - 2), bits_left.eq(6)]
                 # A pulse shorter than half a bit is noise, not a start bit.
                 with m.If(line):
                     m.next = "IDLE"
                 with m.Else():
                     m.next = "DATA"
-            with m.State("DATA"), m.If(timer == 0):
-                m.d.sync += [timer.eq(divisor - 1), shift.eq(Cat(shift[1:], line)),
-                             bit_count.eq(bit_count + 1)]
-                with m.If(bit_count == 7):
+            with m.State("DATA"), m.If(expired):
+                m.d.sync += [timer.eq(divisor - 2), shift.eq(Cat(shift[1:], line)),
+                             bits_left.eq(bits_left - 1)]
+                with m.If(bits_left[-1]):
                     m.next = "STOP"
-            with m.State("STOP"), m.If(timer == 0):
+            with m.State("STOP"), m.If(expired):
                 with m.If(line):
                     m.d.sync += self.bytes.valid.eq(1)
                     m.next = "IDLE"
@@ -131,15 +134,17 @@ class UartTx(wiring.Component):
         m = Module()
         # Start bit, data, stop bit, sent from bit 0; ones shift in, so the idle line is high.
         shift = Signal(10, init=(1 << 10) - 1)
-        bits_left = Signal(range(11))
-        timer = Signal(range(self.divisor))
-        m.d.comb += [self.tx.eq(shift[0]), self.bytes.ready.eq(bits_left == 0)]
-        with m.If(self.bytes.valid & self.bytes.ready):
-            m.d.sync += [shift.eq(Cat(0, self.bytes.payload, 1)), bits_left.eq(10),
-                         timer.eq(self.divisor - 1)]
-        with m.Elif(bits_left != 0):
-            m.d.sync += timer.eq(timer - 1)
-            with m.If(timer == 0):
-                m.d.sync += [shift.eq(Cat(shift[1:], 1)), bits_left.eq(bits_left - 1),
-                             timer.eq(self.divisor - 1)]
+        # Down-counters whose sign bits end the byte and the bit: ``bytes.ready`` and the
+        # shift's enable come from flip-flops, not from comparisons.
+        bits_left = Signal(range(-1, 10), init=-1)  # bits after the current one; -1: idle
+        idle = bits_left[-1]
+        timer = Signal(range(-1, self.divisor))    # cycles left of the bit, minus one
+        m.d.comb += [self.tx.eq(shift[0]), self.bytes.ready.eq(idle)]
+        m.d.sync += timer.eq(timer - 1)
+        with m.If(self.bytes.valid & idle):
+            m.d.sync += [shift.eq(Cat(0, self.bytes.payload, 1)), bits_left.eq(9),
+                         timer.eq(self.divisor - 2)]
+        with m.Elif(~idle & timer[-1]):
+            m.d.sync += [shift.eq(Cat(shift[1:], 1)), bits_left.eq(bits_left - 1),
+                         timer.eq(self.divisor - 2)]
         return m
