@@ -30,9 +30,10 @@ Sequence numbers: the host numbers its frames; the board remembers the last exec
 ``seq`` and its reply. A good frame with that same ``seq`` is a retransmission (its reply was
 lost): the board sends the remembered reply again and executes nothing (RESET is never a
 retransmission: it always runs, and NAKs and RESET replies are not remembered). The board's
-remembered ``seq`` outlives a host program, so a new session starts with RESET. So a host that resends a
-frame after a NAK, a timeout or a corrupted reply never loses it and never runs it twice. Frames
-other than RESET that arrive while an EXEC is still running are dropped (the host resends them).
+remembered ``seq`` outlives a host program, so a new session starts with RESET. So a host that
+resends a frame after a NAK, a timeout or a corrupted reply never loses it and never runs it
+twice. Frames other than RESET that arrive while an EXEC is still running are dropped (the
+host resends them).
 """
 
 import binascii
@@ -43,9 +44,10 @@ from dataclasses import dataclass, fields
 from .errors import AbchwError
 from .gateware.engine.config import EngineConfig
 
-__all__ = ["CRC_INIT", "CRC_POLY", "END", "ESC", "ESC_END", "ESC_ESC", "HEADER_BYTES", "MAX_PAYLOAD", "NAK", "OVERFLOW",
-           "VERSION", "BuildInfo", "Frame", "FrameDecoder", "FrameError", "Kind", "NakReason",
-           "crc16", "encode_frame", "parse_body", "reply_kind", "slip_encode"]
+__all__ = ["CRC_INIT", "CRC_POLY", "END", "ESC", "ESC_END", "ESC_ESC", "HEADER_BYTES",
+           "MAX_PAYLOAD", "NAK", "OVERFLOW", "VERSION", "BuildInfo", "Frame", "FrameDecoder",
+           "FrameError", "Kind", "NakReason", "crc16", "encode_frame", "parse_body", "reply_kind",
+           "slip_encode"]
 
 VERSION = 1
 END, ESC, ESC_END, ESC_ESC = 0xC0, 0xDB, 0xDC, 0xDD

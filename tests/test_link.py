@@ -12,6 +12,7 @@ from collections import deque
 import pytest
 from amaranth import Elaboratable, Module
 from amaranth.back import verilog
+from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
 from abchw.gateware.engine.config import EngineConfig
@@ -368,9 +369,7 @@ class LinkOnUart(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         m.submodules.link, m.submodules.tx = self.link, self.tx
-        m.d.comb += [self.tx.bytes.payload.eq(self.link.tx_bytes.payload),
-                     self.tx.bytes.valid.eq(self.link.tx_bytes.valid),
-                     self.link.tx_bytes.ready.eq(self.tx.bytes.ready)]
+        wiring.connect(m, self.link.tx_bytes, self.tx.bytes)
         return m
 
 

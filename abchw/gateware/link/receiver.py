@@ -1,12 +1,13 @@
 """Frame receiver: checks each frame body as it arrives and stores it in the receive buffer.
 
-It takes the :class:`~.slip.SlipDecoder`'s symbols, each the cycle after it comes (so one
-every other cycle at most, far faster than a UART delivers them). Body byte ``i`` goes to buffer address ``i`` (the header, payload
-and CRC: ``max_payload + 6`` bytes at most) and into a CRC-16/CCITT-FALSE register; the header
-is also kept in registers. At the ``END`` of a non-empty body it reports the frame with the
-first check that fails, in the order of :func:`abchw.protocol.parse_body`: SHORT, OVERSIZE,
-LENGTH, CRC, then KIND (a kind that is not a :class:`~abchw.protocol.Kind`). The CRC over a
-whole good body, its own CRC included, is 0, the residue the CRC register is compared with.
+It takes the :class:`~.slip.SlipDecoder`'s symbols, each the cycle after it comes (so one every
+other cycle at most, far faster than a UART delivers them). Body byte ``i`` goes to buffer
+address ``i`` (the header, payload and CRC: ``max_payload + 6`` bytes at most) and into a
+CRC-16/CCITT-FALSE register; the header is also kept in registers. At the ``END`` of a non-empty
+body it reports the frame with the first check that fails, in the order of
+:func:`abchw.protocol.parse_body`: SHORT, OVERSIZE, LENGTH, CRC, then KIND (a kind that is not a
+:class:`~abchw.protocol.Kind`). The CRC over a whole good body, its own CRC included, is 0, the
+residue the CRC register is compared with.
 
 Every check is a flip-flop by the time the ``END`` comes: the position in the body is one-hot,
 the buffer's room and the bytes the length field still expects are down-counters whose sign
