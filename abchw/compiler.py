@@ -20,14 +20,21 @@ import numpy as np
 
 from .errors import AbchwError
 from .gateware.engine.config import DIM_BITS, POOL_MAX, EngineConfig
-from .gateware.engine.descriptor import (CHANNEL_BITS, IMAGE_BYTES_BITS, LEVELS, DescriptorLayout,
-                                         StepLayout, descriptor_rows, stage_rows)
+from .gateware.engine.descriptor import (
+    CHANNEL_BITS,
+    IMAGE_BYTES_BITS,
+    LEVELS,
+    DescriptorLayout,
+    StepLayout,
+    descriptor_rows,
+    stage_rows,
+)
 from .gateware.engine.engine import memory_shapes
 from .golden.integer_model import lower
 from .network import INPUT_BITS, Network
 from .program import Program, StagePlan, pack_fields
 
-__all__ = ["CompileError", "compile_network"]
+__all__ = ["CompileError", "compile_network", "descriptor_memory_rows"]
 
 
 class CompileError(AbchwError):
@@ -165,14 +172,14 @@ def compile_network(network: Network, config: EngineConfig) -> Program:
             ("thresholds", "channel entries", "rebuild with more threshold memory")):
         _fail_if_over(f"the {name} memory", len(contents[name]), shapes[name][1], what, hint)
     for stage_program in stage_programs:
-        contents["descriptors"] += _stage_rows(*stage_program, config)
+        contents["descriptors"] += descriptor_memory_rows(*stage_program, config)
     output_shape = tuple(network.output_shape)
     return Program(config=config, input_shape=tuple(network.input_shape),
                    output_shape=output_shape, score_frac_bits=inet.score_frac_bits,
                    stages=tuple(plans), memories={k: tuple(v) for k, v in contents.items()})
 
 
-def _stage_rows(descriptor, steps, bounds, config):
+def descriptor_memory_rows(descriptor, steps, bounds, config):
     """The descriptor memory's rows of one stage (:mod:`~abchw.gateware.engine.descriptor`):
     the step of each level (``steps[quantity][level]`` minus what the levels inside it, wrapping
     from their last index to 0, take back), then the descriptor, lowest bits first."""

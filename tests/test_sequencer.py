@@ -1,17 +1,16 @@
 """Sequencer: the beats of a stage against plain nested loops.
 
-Each stage is a random descriptor whose step table is the compiler's own (``_stage_rows``), so
-the test also checks that the compiler's rows and the sequencer's way of adding them agree. The
-reference knows nothing of step tables: it runs the loop nest with ``itertools.product`` and
-computes every quantity as its origin plus the sum of index times step. Checked exactly, per
-stage: the beats (activation address, 0 for taps outside the image, weight and coefficient
-addresses, ``first``, ``group_last``), one reservation per group and never a group fired without
-one, ``reserve`` only while ``can_reserve``, no bubble inside a group, and ``running`` from the
-cycle after ``start`` to the one after the last beat. Stages run back to back in one simulation,
+Each stage is a random descriptor whose step table is the compiler's own
+(``descriptor_memory_rows``), so the test also checks that the compiler's rows and the sequencer's
+way of adding them agree. The reference knows nothing of step tables: it runs the loop nest with
+``itertools.product`` and computes every quantity as its origin plus the sum of index times step.
+Checked exactly, per stage: the beats (activation address, 0 for taps outside the image, weight and
+coefficient addresses, ``first``, ``group_last``), one reservation per group and never a group fired
+without one, ``reserve`` only while ``can_reserve``, no bubble inside a group, and ``running`` from
+the cycle after ``start`` to the one after the last beat. Stages run back to back in one simulation,
 with the value buffer's ``can_reserve`` at random or low for long stretches, and garbage on the
 descriptor between stages and on ``step`` in the cycles where nothing was read, as the engine's
-descriptor memory has (its read port also loads the next descriptor).
-"""
+descriptor memory has (its read port also loads the next descriptor). """
 
 import itertools
 import random
@@ -21,7 +20,7 @@ from typing import NamedTuple
 import pytest
 from amaranth.sim import Simulator
 
-from abchw.compiler import _stage_rows
+from abchw.compiler import descriptor_memory_rows
 from abchw.gateware.engine.config import EngineConfig
 from abchw.gateware.engine.descriptor import LEVELS, DescriptorLayout, StepLayout, descriptor_rows
 from abchw.gateware.engine.sequencer import Sequencer
@@ -66,7 +65,7 @@ class Stage:
                       "weight_base": self.origin["weight"], "coef_base": self.origin["coef"],
                       "padding": self.padding, "in_height": self.height, "in_width": self.width}
         bounds = {level: end + 1 for level, end in self.ends.items()}
-        return _stage_rows(descriptor, self.steps, bounds, CONFIG)
+        return descriptor_memory_rows(descriptor, self.steps, bounds, CONFIG)
 
     def step_table(self):
         """Row ``i``: the step of level ``LEVELS[i]``."""

@@ -1,12 +1,14 @@
 """``python -m abchw.build``: the bitstream of the accelerator for a board, M and N.
 
     python -m abchw.build [--board icebreaker] [--M 3] [--N 3] [--freq MHZ] [--pes P]
-                          [--lanes S] [--seed 1] [--baud BAUD] [--out DIR]
+                          [--lanes S] [--seed 1] [--seeds 1] [--jobs J] [--baud BAUD]
+                          [--out DIR]
                           [--allow-timing-fail] [--program]
 
 The auto-sizer (:func:`abchw.build.sizer.size_engine`) picks the array and memories that fit the
 board (``--pes``/``--lanes`` override it); the PLL makes the nearest clock to ``--freq``; the
-flow's four steps are announced with their times on stderr; the products land in ``--out``
+flow's four steps are announced with their times on stderr (place & route keeps the fastest
+of ``--seeds`` seeds from ``--seed``, ``--jobs`` at once); the products land in ``--out``
 (default ``build/<board>-M<m>N<n>/``), the summary on stdout.
 
 Exit status: 0 built (and programmed, with ``--program``); 1 a tool failed, the clock was missed
@@ -16,6 +18,7 @@ make, a design the sizer says does not fit, or ``--program`` with no programmer 
 """
 
 import argparse
+import os
 import shlex
 import subprocess
 import sys
@@ -28,12 +31,14 @@ from ..errors import AbchwError
 from ..gateware.link.uart import uart_divisor
 from ..network import M_MAX, N_MAX
 from ..synthesis import SynthesisError
-from .flow import SEED_MAX
+from .place import SEED_MAX
 from .pll import pll_settings
 
-__all__ = ["PROG", "main"]
+__all__ = ["PROG", "SEEDS_MAX", "main"]
 
 PROG = "python -m abchw.build"
+#: The most seeds one build places & routes (each about a minute on the UP5K).
+SEEDS_MAX = 64
 
 
 def _parser():
@@ -47,7 +52,13 @@ def _parser():
                         help="target clock in MHz (default: the board's, 48 on icebreaker)")
     parser.add_argument("--pes", type=int, help="processing elements (default: the sizer's)")
     parser.add_argument("--lanes", type=int, help="lanes per PE (default: the sizer's)")
-    parser.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
+    parser.add_argument("--seed", type=int, default=1,
+                        help="nextpnr placement seed, the first of --seeds (default 1)")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help=f"place & route this many seeds, 1..{SEEDS_MAX}, and keep the "
+                        "fastest (default 1)")
+    parser.add_argument("--jobs", type=int,
+                        help="seeds placed at once (default: the machine's cores)")
     parser.add_argument("--baud", type=int,
                         help="UART baud rate (default: the board's, 3000000 on icebreaker)")
     parser.add_argument("--out", metavar="DIR",
@@ -76,6 +87,10 @@ def _check_args(args, board):
     _check_range("--pes", args.pes, 1)
     _check_range("--lanes", args.lanes, 1)
     _check_range("--seed", args.seed, 0, SEED_MAX)
+    _check_range("--seeds", args.seeds, 1, SEEDS_MAX)
+    _check_range("--jobs", args.jobs, 1)
+    if args.jobs is None:
+        args.jobs = len(os.sched_getaffinity(0))
     if args.freq is None:
         args.freq = board.default_mhz
     if not 0 < args.freq <= board.max_mhz:
@@ -94,6 +109,12 @@ def _check_args(args, board):
     return args
 
 
+def _seeds(args):
+    if args.seeds == 1:
+        return f"seed {args.seed}"
+    return f"{args.seeds} seeds from {args.seed}, {args.jobs} at once"
+
+
 def _summary(report, out):
     flow = report.flow
     print(f"{report.board.name}: fmax {flow.fmax_mhz:.2f} MHz for a {report.clock_mhz:.3f} MHz "
@@ -103,6 +124,7 @@ def _summary(report, out):
             print(f"  {resource:6} {row['used']:>6} / {row['available']:<6} "
                   f"(sizer's estimate {row['estimate']})")
     print(f"  PE array: {flow.pe_array_lcs} of {flow.logic_cells} logic cells")
+    print(f"  {report.seed_sentence()}")
     if report.written:
         print(f"bitstream {out / flow.bitstream} ({report.bitstream_bytes} bytes, sha256 "
               f"{report.bitstream_sha256[:16]}...)")
@@ -134,11 +156,11 @@ def main(argv=None):
     top = board_top(board, sizing.config, settings=args.pll, baud=args.baud)
     config = sizing.config
     print(f"{board.title}: M={config.m} N={config.n}, {config.pes} PEs x {config.lanes} lanes, "
-          f"{args.freq:g} MHz (PLL {top.settings.output_mhz:.3f} MHz), seed {args.seed} "
+          f"{args.freq:g} MHz (PLL {top.settings.output_mhz:.3f} MHz), {_seeds(args)} "
           f"-> {args.out}", file=sys.stderr)
     try:
         report = build(top, board, sizing, freq_mhz=args.freq, baud=args.baud, seed=args.seed,
-                       out=args.out, allow_timing_fail=args.allow_timing_fail,
+                       seeds=args.seeds, jobs=args.jobs, out=args.out, allow_timing_fail=args.allow_timing_fail,
                        command=f"{PROG} {shlex.join(argv)}".strip())
     except SynthesisError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)

@@ -37,10 +37,11 @@ def _copy(source, target):
         file.write(Path(source).read_bytes())
 
 
-def build(top, board, sizing, *, freq_mhz, baud, seed, out, allow_timing_fail=False,
-          command="", stream=None):
-    """Build ``top`` (a :class:`~abchw.build.top.BoardTop` of ``sizing.config``) for ``board``
-    and write the products to ``out``; returns the :class:`BuildReport`.
+def build(top, board, sizing, *, freq_mhz, baud, seed, seeds=1, jobs=1, out,
+          allow_timing_fail=False, command="", stream=None):
+    """Build ``top`` (a :class:`~abchw.build.top.BoardTop` of ``sizing.config``) for ``board``,
+    keeping the fastest of ``seeds`` seeds from ``seed`` (``jobs`` placed at once), and write
+    the products to ``out``; returns the :class:`BuildReport`.
 
     Tool failures raise :class:`~abchw.synthesis.SynthesisError`; a missed clock is the
     report's ``timing_met``, not an exception.
@@ -49,12 +50,12 @@ def build(top, board, sizing, *, freq_mhz, baud, seed, out, allow_timing_fail=Fa
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="abchw-build-") as scratch:
-        flow = run_flow(top, board, freq_mhz=freq_mhz, seed=seed, directory=scratch,
-                        stream=stream)
+        flow = run_flow(top, board, freq_mhz=freq_mhz, seed=seed, seeds=seeds, jobs=jobs,
+                        directory=scratch, stream=stream)
         bitstream = Path(scratch, flow.bitstream).read_bytes()
         report = BuildReport(
             board=board, sizing=sizing, settings=top.settings, requested_mhz=freq_mhz,
-            baud=baud, seed=seed, flow=flow, tools=tools, versions=_versions(tools),
+            baud=baud, seed=seed, seeds=seeds, flow=flow, tools=tools, versions=_versions(tools),
             bitstream_bytes=len(bitstream), bitstream_sha256=hashlib.sha256(bitstream).hexdigest(),
             command=command)
         report.written = report.timing_met or allow_timing_fail

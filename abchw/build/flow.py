@@ -7,11 +7,8 @@
 3. **place & route**: ``yowasp-nextpnr-<family>`` with ``--seed``, ``--freq`` (the constraint of
    any clock nextpnr cannot derive; it derives the PLL output's from the PLL's settings),
    ``--report`` (``nextpnr-report.json``) and ``--log`` (``nextpnr.log``), timing failures
-   allowed so that the achieved frequency is always known. Near the device's limit nextpnr's
-   placer sometimes finds no legal placement with one seed and does with the next (seen at
-   85 % of the UP5K's cells), so the flow tries :data:`PLACEMENT_SEEDS` seeds in turn from the
-   requested one: the same request still gives the same bitstream, and the result names the
-   seed that placed;
+   allowed so that the achieved frequency is always known; over one or more seeds, keeping the
+   fastest (:mod:`abchw.build.place`);
 4. **pack**: ``yowasp-icepack`` / ``yowasp-ecppack`` writes the bitstream.
 
 The PE array's share of the logic: its module (the RTLIL module whose name ends in
@@ -35,23 +32,19 @@ from ..synthesis import (
     RECODE_FSMS,
     YOSYS,
     SynthesisError,
-    parse_max_frequency,
     parse_utilisation,
     parse_yosys_stat,
     run_tool,
 )
+from .place import place_and_route_seeds
 
-__all__ = ["FAMILY_TOOLS", "PE_ARRAY", "PLACEMENT_SEEDS", "PRODUCTS", "SEED_MAX", "FamilyTools",
-           "FlowResult", "Steps", "fit_error", "place_and_route_retrying", "run_flow"]
+__all__ = ["FAMILY_TOOLS", "PE_ARRAY", "PRODUCTS", "FamilyTools", "FlowResult", "Steps",
+           "run_flow"]
 
 #: Instance name of the engine's PE array (:class:`abchw.gateware.engine.pe_array.PeArray`).
 PE_ARRAY = "pe_array"
 #: The Amaranth name of the design's top module.
 TOP = "top"
-#: nextpnr takes a 32-bit signed seed.
-SEED_MAX = 2 ** 31 - 1
-#: How many seeds place & route tries, from the requested one up, while the placer gives up.
-PLACEMENT_SEEDS = 3
 
 
 @dataclass(frozen=True)
@@ -132,7 +125,9 @@ class FlowResult:
     pe_array_cells: dict       # Yosys cell counts of the PE array module, by type
     pe_array_lcs: int          # nextpnr logic cells of the PE array
     logic_cells: int           # nextpnr logic cells of the whole design
-    seed: int                  # the seed that placed the design (see PLACEMENT_SEEDS)
+    seed: int                  # the seed kept (see abchw.build.place)
+    fmax_by_seed: dict         # {seed: fmax in MHz} of every seed that placed, in the order tried
+    unplaced: tuple            # the seeds whose placer gave up
     seconds: dict = field(default_factory=dict)
 
 
@@ -172,52 +167,6 @@ def _count_prefixed(routed_text, cell_type, prefix):
     return sum(name.startswith(prefix) for name in of_type), len(of_type)
 
 
-#: nextpnr's placer giving up on a design within the device's counts but too full to legalise.
-_UNPLACEABLE = "Unable to find legal placement for all cells"
-_DEVICE_UTILISATION = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%$", re.MULTILINE)
-
-
-def _unplaceable(log):
-    """Whether nextpnr's ``log`` ends with its placer giving up."""
-    return _UNPLACEABLE in log
-
-
-def fit_error(board, log, *, seeds=()):
-    """A :class:`SynthesisError` naming the resources beyond the device when nextpnr's ``log``
-    (its "Device utilisation" block) says the design does not fit ``board``, or the logic cells
-    when the placer found no legal placement (it gives up near the limit) with ``seeds``, else
-    None."""
-    use = {bel: (int(used), int(available))
-           for bel, used, available in _DEVICE_UTILISATION.findall(log)}
-    over = {bel: counts for bel, counts in use.items() if counts[0] > counts[1]}
-    logic_cell = FAMILY_TOOLS[board.family].bels["lcs"]
-    if not over and _unplaceable(log) and logic_cell in use:
-        used, available = use[logic_cell]
-        tried = f" with seeds {', '.join(map(str, seeds))}" if seeds else ""
-        return SynthesisError(f"the design is too full to place on the {board.device}{tried}: "
-                              f"it needs {used} {logic_cell} of {available}; build a smaller "
-                              f"array (--pes/--lanes)")
-    if not over:
-        return None
-    what = ", ".join(f"{used} {bel} of {available}" for bel, (used, available) in over.items())
-    return SynthesisError(f"the design does not fit the {board.device}: it needs {what}; "
-                          f"build a smaller array (--pes/--lanes)")
-
-
-def _sync_clock(report_text, pll_mhz):
-    """The net of the ``sync`` clock in nextpnr's ``--report``: of the clocks it constrained,
-    the one whose constraint (derived from the PLL's settings) is nearest ``pll_mhz``. Its name
-    is whichever alias of the PLL's output the tools kept."""
-    try:
-        constraints = {str(net): float(entry["constraint"])
-                       for net, entry in json.loads(report_text)["fmax"].items()}
-    except (ValueError, KeyError, TypeError, AttributeError):
-        raise SynthesisError(f"unreadable nextpnr report:\n{report_text[:500]}") from None
-    if not constraints:
-        raise SynthesisError("nextpnr reported no clock")
-    return min(constraints, key=lambda net: abs(constraints[net] - pll_mhz))
-
-
 def _elaborate(top, board, directory):
     """Write the platform's files; return the PE array's module name."""
     plan = board.platform().prepare(top, name=TOP, debug_verilog=True)
@@ -243,59 +192,34 @@ def _synthesize(board, tools, pe_module, directory):
     return _primitives(parse_yosys_stat(stat_text)), _primitives(pe_array_cells)
 
 
-def place_and_route_retrying(board, tools, *, freq_mhz, seed, directory, stream):
-    """Run nextpnr with ``seed``, then the next seeds while its placer gives up (announced on
-    ``stream``), up to :data:`PLACEMENT_SEEDS`; return the seed that placed. A design too large
-    for the device raises :func:`fit_error`'s error."""
-    log = Path(directory, "nextpnr.log")
-    seeds = [(seed + offset) % (SEED_MAX + 1) for offset in range(PLACEMENT_SEEDS)]
-    for tried, placing_seed in enumerate(seeds, 1):
-        if tried > 1:
-            stream.write(f"no legal placement; --seed {placing_seed} ... ")
-            stream.flush()
-        try:
-            run_tool(tools.nextpnr,
-                     ["-q", *board.nextpnr_options, "--json", "top.json",
-                      f"--{tools.constraints}", f"top.{tools.constraints}", *tools.placed,
-                      "--freq", f"{freq_mhz:g}", "--seed", str(placing_seed),
-                      "--timing-allow-fail", "--report", "nextpnr-report.json",
-                      "--log", log.name, "--write", "routed.json"],
-                     directory, log=log.name)
-        except SynthesisError as error:
-            text = log.read_text(errors="replace") if log.is_file() else ""
-            if not (_unplaceable(text) and tried < len(seeds)):
-                raise fit_error(board, text, seeds=seeds[:tried]) or error
-        else:
-            return placing_seed
-
-
-def run_flow(top, board, *, freq_mhz, seed, directory, stream=None):
+def run_flow(top, board, *, freq_mhz, seed, seeds=1, jobs=1, directory, stream=None):
     """Build ``top`` (a :class:`~abchw.build.top.BoardTop`) for ``board`` in ``directory``
-    (empty, scratch) and return the :class:`FlowResult`; steps are announced on ``stream``."""
+    (empty, scratch), placing & routing ``seeds`` seeds from ``seed`` up, ``jobs`` at once (see
+    :mod:`abchw.build.place`), and return the :class:`FlowResult` of the fastest; steps are
+    announced on ``stream``."""
     tools = FAMILY_TOOLS[board.family]
     steps = Steps(4, stream=stream)
     with steps.step("elaborate", f"Amaranth, {board.platform.__name__}"):
         pe_module = _elaborate(top, board, directory)
     with steps.step("synthesize", f"{YOSYS} {tools.synth}"):
         cells, pe_array_cells = _synthesize(board, tools, pe_module, directory)
-    with steps.step("place & route", f"{tools.nextpnr} --seed {seed} --freq {freq_mhz:g}"):
-        placed_seed = place_and_route_retrying(board, tools, freq_mhz=freq_mhz, seed=seed,
-                                                directory=directory, stream=steps.stream)
+    tried = f"--seed {seed}" if seeds == 1 else f"{seeds} seeds from --seed {seed}"
+    with steps.step("place & route", f"{tools.nextpnr} {tried} --freq {freq_mhz:g}"):
+        placement = place_and_route_seeds(
+            board, tools, freq_mhz=freq_mhz, pll_mhz=top.settings.output_mhz, seed=seed,
+            count=seeds, jobs=jobs, directory=directory, stream=steps.stream)
     with steps.step("pack", tools.packer):
         run_tool(tools.packer, list(tools.pack_args), directory)
 
     report = Path(directory, "nextpnr-report.json").read_text()
-    clock_net = _sync_clock(report, top.settings.output_mhz)
-    frequencies = parse_max_frequency(Path(directory, "nextpnr.log").read_text())
-    if clock_net not in frequencies:
-        raise SynthesisError(f"nextpnr's log gives no maximum frequency for {clock_net}")
     pe_array_lcs, logic_cells = _count_prefixed(
         Path(directory, "routed.json").read_text(), tools.bels["lcs"],
         pe_module.removeprefix(f"{TOP}.") + ".")
     return FlowResult(
         bitstream=tools.bitstream,
-        fmax_mhz=frequencies[clock_net], clock_net=clock_net,
+        fmax_mhz=placement.fmax_mhz, clock_net=placement.clock_net,
         utilisation=parse_utilisation(report), available=parse_utilisation(report, "available"),
         cells=cells, pe_array_cells=pe_array_cells,
-        pe_array_lcs=pe_array_lcs, logic_cells=logic_cells, seed=placed_seed,
+        pe_array_lcs=pe_array_lcs, logic_cells=logic_cells, seed=placement.seed,
+        fmax_by_seed=placement.fmax_by_seed, unplaced=placement.unplaced,
         seconds=steps.seconds)

@@ -23,7 +23,8 @@ def _share(used, available):
 @dataclass
 class BuildReport:
     """One build: ``board``, ``sizing`` (``config`` and ``estimate``), the PLL ``settings``,
-    ``requested_mhz``, ``baud``, ``seed``, the :class:`~abchw.build.flow.FlowResult` ``flow``,
+    ``requested_mhz``, ``baud``, the first ``seed`` and how many ``seeds`` were asked for, the
+    :class:`~abchw.build.flow.FlowResult` ``flow``,
     the family's :class:`~abchw.build.flow.FamilyTools` ``tools``, ``versions`` of the tools,
     the bitstream's ``bitstream_bytes`` and ``bitstream_sha256``, the ``command`` run, and
     whether the bitstream was ``written`` to the output directory."""
@@ -33,6 +34,7 @@ class BuildReport:
     requested_mhz: float
     baud: int
     seed: int
+    seeds: int
     flow: object
     tools: object
     versions: dict
@@ -70,14 +72,23 @@ class BuildReport:
     def timing_message(self):
         """Achieved against requested clock, and what to try."""
         return (f"timing not met: fmax {self.flow.fmax_mhz:.2f} MHz < {self.clock_mhz:.3f} MHz "
-                f"(--freq {self.requested_mhz:g}); try a lower --freq, another --seed or a "
-                f"smaller array (--pes/--lanes)")
+                f"(--freq {self.requested_mhz:g}); try a lower --freq, more seeds (--seeds) or "
+                f"others (--seed), or a smaller array (--pes/--lanes)")
 
-    def _seed_note(self):
-        """Which seeds found no placement (:data:`~abchw.build.flow.PLACEMENT_SEEDS`)."""
-        if self.flow.seed == self.seed:
-            return ""
-        return f" (--seed {self.seed}; the placer gave up with the seeds before {self.flow.seed})"
+    def seed_sentence(self):
+        """The seed kept, and what the others gave."""
+        flow = self.flow
+        others = [f"{seed}: {fmax:.2f}" for seed, fmax in flow.fmax_by_seed.items()
+                  if seed != flow.seed]
+        sentence = f"Seed {flow.seed}"
+        if others:
+            sentence += (f", the fastest of {len(flow.fmax_by_seed)} (--seed {self.seed} "
+                         f"--seeds {self.seeds}; the others' fmax in MHz: {', '.join(others)})")
+        if flow.unplaced:
+            sentence += (f"; the placer gave up with seed"
+                         f"{'s' if len(flow.unplaced) > 1 else ''} "
+                         f"{', '.join(map(str, flow.unplaced))}")
+        return sentence + "."
 
     def as_dict(self):
         flow, config = self.flow, self.sizing.config
@@ -92,6 +103,9 @@ class BuildReport:
             "baud": self.baud,
             "seed": flow.seed,
             "requested_seed": self.seed,
+            "seeds": {"requested": self.seeds,
+                      "fmax_mhz": {str(seed): fmax for seed, fmax in flow.fmax_by_seed.items()},
+                      "unplaced": list(flow.unplaced)},
             "resources": self.resources(),
             "logic": self.logic(),
             "nextpnr_utilisation": {bel: {"used": used, "available": flow.available.get(bel)}
@@ -120,7 +134,7 @@ class BuildReport:
             (f"Clock: {self.requested_mhz:g} MHz requested, the PLL makes "
              f"{self.clock_mhz:.3f} MHz from {board.clock_mhz:g} MHz; nextpnr fmax "
              f"{flow.fmax_mhz:.2f} MHz: timing {verdict}. UART {self.baud} baud. "
-             f"Seed {flow.seed}{self._seed_note()}."),
+             f"{self.seed_sentence()}"),
             "",
             "| resource | used | available | use | sizer's estimate |",
             "|---|---:|---:|---:|---:|",

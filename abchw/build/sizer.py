@@ -97,7 +97,7 @@ def estimate(config, family):
     lut4 = sum(model["coefficients"][name] * value for name, value in features.items())
     lcs = lut4 * model["lcs_per_lut4"]["value"]
     return {
-        "lcs": int(round(lcs)),
+        "lcs": round(lcs),
         "ebr": sum(block_rams(width, depth, family) for width, depth in _memories(config)),
         "spram": math.ceil(config.pes * config.lanes / 16) if config.weight_spram else 0,
         # A 16 x 16 product takes one SB_MAC16, and two ECP5 multiplier blocks (measured).
