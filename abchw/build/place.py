@@ -3,12 +3,19 @@
 nextpnr's result depends on its placement seed, and near a small device's limit much: one
 netlist of the UP5K default build closes anywhere between 33 and 41 MHz over five seeds. So the
 flow places & routes ``count`` seeds, from ``--seed`` up, at most ``jobs`` at once (each in its
-own directory), and keeps the fastest; an exact tie keeps the lower seed. Near the limit the
-placer sometimes finds no legal placement with one seed and does with the next (seen at 85 %
-of the UP5K's cells), so a seed that gives up is replaced by the next one, at most
-:data:`PLACEMENT_SEEDS` - 1 times. Seeds are tried in order and each batch is no larger than
-the seeds still missing, so the seeds run, and therefore the bitstream, depend only on the
-request: ``--seed 1 --seeds 5`` gives the same bitstream with any ``jobs``.
+own directory), and keeps the fastest; an exact tie keeps the lower seed. A seed is abandoned,
+and replaced by the next one (at most :data:`PLACEMENT_SEEDS` - 1 times), where
+
+* the placer finds no legal placement: near the limit it sometimes gives up with one seed and
+  not with the next (seen at 85 % of the UP5K's cells);
+* the router goes on past :data:`ROUTER_ITERATIONS_MAX` iterations: router2 with timing-driven
+  ripup (``--tmg-ripup``) ends after about 1,500 on the UP5K default build, and with one seed in
+  five loops forever (nextpnr issue #1341 is another such loop). It is stopped by iterations,
+  not by time, so the same seed is abandoned on any machine.
+
+Seeds are tried in order and each batch is no larger than the seeds still missing, so the seeds
+run, and therefore the bitstream, depend only on the request: ``--seed 1 --seeds 5`` gives the
+same bitstream with any ``jobs``.
 """
 
 import json
@@ -18,32 +25,39 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..synthesis import SynthesisError, parse_max_frequency, run_tool
+from ..synthesis import SynthesisError, ToolStopped, parse_max_frequency, run_tool
 
-__all__ = ["PLACEMENT_SEEDS", "SEED_MAX", "Placement", "fit_error", "place_and_route_seeds"]
+__all__ = ["PLACEMENT_SEEDS", "ROUTER_ITERATIONS_MAX", "SEED_MAX", "Placement", "fit_error",
+           "place_and_route_seeds"]
 
 #: nextpnr takes a 32-bit signed seed.
 SEED_MAX = 2 ** 31 - 1
-#: The seeds tried for one placement while the placer gives up, the first included.
+#: The seeds tried for one placement while seeds are abandoned, the first included.
 PLACEMENT_SEEDS = 3
+#: Router iterations after which a seed is abandoned (router2 prints one line per iteration).
+ROUTER_ITERATIONS_MAX = 3000
 #: What one seed's nextpnr writes in its directory; the kept seed's files end up in the flow's.
 OUTPUTS = ("nextpnr.log", "nextpnr-report.json", "routed.json")
 
 #: nextpnr's placer giving up on a design within the device's counts but too full to legalise.
 _UNPLACEABLE = "Unable to find legal placement for all cells"
+_ROUTER_ITERATION = re.compile(r"^Info:\s+iter=(\d+) ", re.MULTILINE)
+#: Why a seed was abandoned.
+NO_PLACEMENT = "no legal placement"
+NO_ROUTE = f"the router passed {ROUTER_ITERATIONS_MAX} iterations"
 _DEVICE_UTILISATION = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
 class Placement:
     """The outcome of a seed sweep: the ``seed`` kept, its ``clock_net`` (the ``sync`` clock)
-    and ``fmax_mhz``; ``fmax_by_seed`` of every seed that placed, in the order tried, and the
-    seeds whose placer gave up (``unplaced``)."""
+    and ``fmax_mhz``; ``fmax_by_seed`` of every seed placed & routed, in the order tried, and
+    ``abandoned``, ``{seed: why}`` (:data:`NO_PLACEMENT` or :data:`NO_ROUTE`)."""
     seed: int
     clock_net: str
     fmax_mhz: float
     fmax_by_seed: dict
-    unplaced: tuple
+    abandoned: dict
 
 
 def fit_error(board, tools, log, *, seeds=()):
@@ -82,9 +96,17 @@ def _sync_clock(report_text, pll_mhz):
     return min(constraints, key=lambda net: abs(constraints[net] - pll_mhz))
 
 
+def _router_stuck(log):
+    """Why nextpnr, whose ``log`` this is so far, should be stopped, or None."""
+    iterations = _ROUTER_ITERATION.findall(log, max(0, len(log) - 4096))
+    if iterations and int(iterations[-1]) > ROUTER_ITERATIONS_MAX:
+        return NO_ROUTE
+    return None
+
+
 def _place_one(board, tools, *, freq_mhz, pll_mhz, seed, directory):
     """Run nextpnr with ``seed`` in ``directory`` (inputs in its parent); return the ``sync``
-    clock's net and fmax, or None when the placer gave up. Other failures raise."""
+    clock's net and fmax, or why the seed is abandoned. Other failures raise."""
     directory.mkdir()
     log = directory / OUTPUTS[0]
     try:
@@ -93,11 +115,13 @@ def _place_one(board, tools, *, freq_mhz, pll_mhz, seed, directory):
                   f"--{tools.constraints}", f"../top.{tools.constraints}", *tools.placed,
                   "--freq", f"{freq_mhz:g}", "--seed", str(seed), "--timing-allow-fail",
                   "--report", OUTPUTS[1], "--log", log.name, "--write", OUTPUTS[2]],
-                 directory, log=log.name)
+                 directory, log=log.name, watch=_router_stuck)
+    except ToolStopped:
+        return NO_ROUTE
     except SynthesisError as error:
         text = log.read_text(errors="replace") if log.is_file() else ""
         if _UNPLACEABLE in text:
-            return None
+            return NO_PLACEMENT
         raise fit_error(board, tools, text) or error
     clock_net = _sync_clock((directory / OUTPUTS[1]).read_text(), pll_mhz)
     frequencies = parse_max_frequency(log.read_text())
@@ -106,17 +130,28 @@ def _place_one(board, tools, *, freq_mhz, pll_mhz, seed, directory):
     return clock_net, frequencies[clock_net]
 
 
+def _abandoned_error(board, tools, directory, abandoned):
+    """The error of a sweep whose seeds were all abandoned."""
+    seeds = list(abandoned)
+    if all(why == NO_PLACEMENT for why in abandoned.values()):
+        log = (directory / f"seed-{seeds[-1]}" / OUTPUTS[0]).read_text(errors="replace")
+        return fit_error(board, tools, log, seeds=seeds)
+    whys = ", ".join(f"seed {seed}: {why}" for seed, why in abandoned.items())
+    return SynthesisError(f"nextpnr placed & routed none of the seeds tried ({whys}); try "
+                          f"others (--seed) or a smaller array (--pes/--lanes)")
+
+
 def place_and_route_seeds(board, tools, *, freq_mhz, pll_mhz, seed, count=1, jobs=1,
                           directory, stream):
     """Place & route ``count`` seeds from ``seed`` up, ``jobs`` at once, in subdirectories of
     ``directory`` (which holds ``top.json`` and the constraints); move the fastest seed's
     products (:data:`OUTPUTS` and the placed design) into ``directory`` and return its
-    :class:`Placement`. Each seed's fmax, or that its placer gave up, is announced on
-    ``stream``. A design too large for the device raises :func:`fit_error`'s error."""
+    :class:`Placement`. Each seed's fmax, or why it was abandoned, is announced on ``stream``.
+    A design too large for the device raises :func:`fit_error`'s error."""
     directory = Path(directory)
     candidates = [(seed + offset) % (SEED_MAX + 1)
                   for offset in range(count + PLACEMENT_SEEDS - 1)]
-    placed, unplaced, tried = {}, [], 0
+    placed, abandoned, tried = {}, {}, 0
     with ThreadPoolExecutor(max_workers=max(1, min(jobs, count))) as pool:
         while len(placed) < count and tried < len(candidates):
             batch = candidates[tried:tried + min(jobs, count - len(placed))]
@@ -126,21 +161,20 @@ def place_and_route_seeds(board, tools, *, freq_mhz, pll_mhz, seed, count=1, job
                                         seed=each, directory=directory / f"seed-{each}"),
                 batch)
             for each, outcome in zip(batch, list(outcomes)):
-                if outcome is None:
-                    unplaced.append(each)
-                    stream.write(f"seed {each}: no legal placement; ")
+                if isinstance(outcome, str):
+                    abandoned[each] = outcome
+                    stream.write(f"seed {each}: {outcome}; ")
                 else:
                     placed[each] = outcome
                     stream.write(f"seed {each}: {outcome[1]:.2f} MHz; ")
                 stream.flush()
     if not placed:
-        log = (directory / f"seed-{unplaced[-1]}" / OUTPUTS[0]).read_text(errors="replace")
-        raise fit_error(board, tools, log, seeds=unplaced)
+        raise _abandoned_error(board, tools, directory, abandoned)
     kept = max(placed, key=lambda each: placed[each][1])   # max() keeps the first of a tie
     for name in (*OUTPUTS, tools.placed[1]):
         shutil.move(directory / f"seed-{kept}" / name, directory / name)
-    for each in (*placed, *unplaced):
+    for each in (*placed, *abandoned):
         shutil.rmtree(directory / f"seed-{each}")
     return Placement(seed=kept, clock_net=placed[kept][0], fmax_mhz=placed[kept][1],
                      fmax_by_seed={each: fmax for each, (_, fmax) in placed.items()},
-                     unplaced=tuple(unplaced))
+                     abandoned=abandoned)

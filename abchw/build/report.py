@@ -84,10 +84,9 @@ class BuildReport:
         if others:
             sentence += (f", the fastest of {len(flow.fmax_by_seed)} (--seed {self.seed} "
                          f"--seeds {self.seeds}; the others' fmax in MHz: {', '.join(others)})")
-        if flow.unplaced:
-            sentence += (f"; the placer gave up with seed"
-                         f"{'s' if len(flow.unplaced) > 1 else ''} "
-                         f"{', '.join(map(str, flow.unplaced))}")
+        if flow.abandoned:
+            sentence += "; abandoned: " + ", ".join(f"seed {seed} ({why})"
+                                                     for seed, why in flow.abandoned.items())
         return sentence + "."
 
     def as_dict(self):
@@ -105,7 +104,7 @@ class BuildReport:
             "requested_seed": self.seed,
             "seeds": {"requested": self.seeds,
                       "fmax_mhz": {str(seed): fmax for seed, fmax in flow.fmax_by_seed.items()},
-                      "unplaced": list(flow.unplaced)},
+                      "abandoned": {str(seed): why for seed, why in flow.abandoned.items()}},
             "resources": self.resources(),
             "logic": self.logic(),
             "nextpnr_utilisation": {bel: {"used": used, "available": flow.available.get(bel)}
