@@ -314,6 +314,7 @@ def nextpnr(monkeypatch):
                 raise ToolStopped(f"{name} stopped: {reason}")
         mhz = fake.fmax.get(seed, 40 + seed / 100)
         Path(cwd, log).write_text(f"Info: Max frequency for clock 'clk': {mhz + 3:.2f} MHz\n"
+                                  f"{routed}"
                                   f"Info: Max frequency for clock 'clk': {mhz:.2f} MHz\n")
         Path(cwd, args[args.index("--report") + 1]).write_text(json.dumps(
             {"fmax": {"clk": {"achieved": mhz, "constraint": 48.0}}}))
@@ -403,6 +404,15 @@ def test_a_router_looping_past_its_iterations_is_stopped_and_its_seed_replaced(t
     assert placement.abandoned == {2: f"the router passed {ROUTER_ITERATIONS_MAX} iterations"}
     assert announced == ("seed 1: 40.01 MHz; seed 2: the router passed 3000 iterations; "
                          "seed 3: 40.03 MHz; ")
+
+
+def test_a_router_finishing_past_its_iterations_unwatched_is_abandoned_all_the_same(tmp_path,
+                                                                                    nextpnr):
+    # 3,001 iterations end before the watch (every 500 here) sees them: still abandoned, so the
+    # verdict does not depend on when the watch looked.
+    nextpnr.iterations[1] = ROUTER_ITERATIONS_MAX + 1
+    placement, _, _ = place(tmp_path, 1)
+    assert (placement.seed, placement.abandoned) == (2, {1: "the router passed 3000 iterations"})
 
 
 def test_seeds_all_abandoned_say_why(tmp_path, nextpnr):

@@ -98,7 +98,7 @@ def _sync_clock(report_text, pll_mhz):
 
 def _router_stuck(log):
     """Why nextpnr, whose ``log`` this is so far, should be stopped, or None."""
-    iterations = _ROUTER_ITERATION.findall(log, max(0, len(log) - 4096))
+    iterations = _ROUTER_ITERATION.findall(log)
     if iterations and int(iterations[-1]) > ROUTER_ITERATIONS_MAX:
         return NO_ROUTE
     return None
@@ -123,8 +123,11 @@ def _place_one(board, tools, *, freq_mhz, pll_mhz, seed, directory):
         if _UNPLACEABLE in text:
             return NO_PLACEMENT
         raise fit_error(board, tools, text) or error
+    text = log.read_text(errors="replace")
+    if _router_stuck(text):     # finished between the watch's looks: the same verdict
+        return NO_ROUTE
     clock_net = _sync_clock((directory / OUTPUTS[1]).read_text(), pll_mhz)
-    frequencies = parse_max_frequency(log.read_text())
+    frequencies = parse_max_frequency(text)
     if clock_net not in frequencies:
         raise SynthesisError(f"nextpnr's log gives no maximum frequency for {clock_net}")
     return clock_net, frequencies[clock_net]
