@@ -50,14 +50,18 @@ _DEVICE_UTILISATION = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%$", re
 
 @dataclass(frozen=True)
 class Placement:
-    """The outcome of a seed sweep: the ``seed`` kept, its ``clock_net`` (the ``sync`` clock)
-    and ``fmax_mhz``; ``fmax_by_seed`` of every seed placed & routed, in the order tried, and
+    """The outcome of a seed sweep: the ``seed`` kept and its ``clock_net`` (the ``sync``
+    clock); ``fmax_by_seed`` of every seed placed & routed, in the order tried, and
     ``abandoned``, ``{seed: why}`` (:data:`NO_PLACEMENT` or :data:`NO_ROUTE`)."""
     seed: int
     clock_net: str
-    fmax_mhz: float
     fmax_by_seed: dict
     abandoned: dict
+
+    @property
+    def fmax_mhz(self):
+        """The kept seed's fmax."""
+        return self.fmax_by_seed[self.seed]
 
 
 def fit_error(board, tools, log, *, seeds=()):
@@ -178,6 +182,6 @@ def place_and_route_seeds(board, tools, *, freq_mhz, pll_mhz, seed, count=1, job
         shutil.move(directory / f"seed-{kept}" / name, directory / name)
     for each in (*placed, *abandoned):
         shutil.rmtree(directory / f"seed-{each}")
-    return Placement(seed=kept, clock_net=placed[kept][0], fmax_mhz=placed[kept][1],
+    return Placement(seed=kept, clock_net=placed[kept][0],
                      fmax_by_seed={each: fmax for each, (_, fmax) in placed.items()},
                      abandoned=abandoned)
