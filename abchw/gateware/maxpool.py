@@ -18,7 +18,9 @@ group's first (a ``fresh`` flag, so no "minus infinity" initial value is needed 
 negative representable value pools correctly). That is a loop, register -> compare -> register,
 and a 37-bit compare chain in it runs at only 33-40 MHz on the iCE40. The loop is therefore cut
 into three *digits* (:attr:`~MaxPoolUnit.digit_widths`, top first, e.g. 12, 12 and 13 bits of
-37), handled one after the other, top digit first, one pipeline stage each (``latency`` = 3).
+37), handled one after the other, top digit first, one pipeline stage each, after a register
+that takes the input (``latency`` = 4): the engine's values come from a block RAM and a
+multiplexer, too slow to meet the top digit's chain in the same cycle.
 Values are compared with their sign bit flipped (``y ^ 2**(acc_bits-1)``), which orders signed
 numbers as unsigned ones. The top digit of the maximum is the maximum of the top digits, and a
 lower digit of ``R`` takes ``v``'s exactly when ``v``'s higher digits are greater than ``R``'s,
@@ -58,7 +60,7 @@ from ..golden.fixed_point import COEF_BITS
 from ..network import K_MAX
 from .arithmetic import Arithmetic, offset_binary
 
-__all__ = ["PoolLayout", "MaxPoolUnit"]
+__all__ = ["MaxPoolUnit", "PoolLayout"]
 
 #: Digits, and so pipeline stages, of the running-maximum loop.
 DIGITS = 3
@@ -105,8 +107,9 @@ class MaxPoolUnit(wiring.Component):
 
     @property
     def latency(self):
-        """Registers between a group's accepted last value and its maximum: one per digit."""
-        return DIGITS
+        """Registers between a group's accepted last value and its maximum: the input's and
+        one per digit."""
+        return 1 + DIGITS
 
     @property
     def digit_widths(self):
@@ -121,14 +124,17 @@ class MaxPoolUnit(wiring.Component):
         pipeline = Module()
         m.submodules.pipeline = EnableInserter(advance)(pipeline)
 
-        beat = self.values.payload
-        value = offset_binary(beat.value)
+        # The input register (the value's sign bit flipped on the way in).
+        valid, last = Signal(), Signal()
+        value = Signal(self.acc_bits, reset_less=True)
+        pipeline.d.sync += [valid.eq(self.values.valid), last.eq(self.values.payload.last),
+                            value.eq(offset_binary(self.values.payload.value))]
         fresh = Signal(init=1)
-        with m.If(advance & self.values.valid):
-            m.d.sync += fresh.eq(beat.last)
+        with m.If(advance & valid):
+            m.d.sync += fresh.eq(last)
         greater, at_least = Signal(), Signal()
-        m.d.comb += [greater.eq(self.values.valid & fresh), at_least.eq(self.values.valid)]
-        done = self.values.valid & beat.last
+        m.d.comb += [greater.eq(valid & fresh), at_least.eq(valid)]
+        done = valid & last
 
         stop = self.acc_bits
         pieces = []                 # the output's digits, top first

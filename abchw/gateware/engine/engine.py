@@ -31,7 +31,7 @@ run, for simulation.
 
 from itertools import pairwise
 
-from amaranth import Cat, Module, Shape, Signal, signed, unsigned
+from amaranth import Cat, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
@@ -137,26 +137,24 @@ class Engine(wiring.Component):
         stage = Signal(config.stage_bits)
 
         # Beats: the activation memory is read in the cycle the sequencer fires and its word,
-        # a multiplexer over many block RAMs, is registered once more; the weights are
-        # addressed a cycle later to match (from a register: the address reaches four SPRAMs).
-        # The PE array takes both two cycles after the beat, the coefficients
-        # ``coefficient_delay`` cycles after that.
+        # a multiplexer over many block RAMs, is registered twice more. The weights are
+        # addressed a cycle later to match, from a register (the address reaches four SPRAMs;
+        # :meth:`_control` loads it), and their word is registered once more: the SPRAMs sit
+        # in the device's corners, far from the PEs. The PE array takes both three cycles
+        # after the beat, the coefficients ``coefficient_delay`` cycles after that.
         act_read = memories["activations"].read_port()
         coef_read = memories["coefficients"].read_port()
-        act_word = Signal(config.lanes)
-        weight_addr = Signal.like(sequencer.weight_addr)
-        m.d.sync += [act_word.eq(act_read.data), weight_addr.eq(sequencer.weight_addr)]
         m.d.comb += [sequencer.descriptor.eq(descriptor), sequencer.step.eq(descriptor_port.data),
-                     act_read.addr.eq(sequencer.act_addr), weights.read_addr.eq(weight_addr)]
+                     act_read.addr.eq(sequencer.act_addr)]
         m.d.comb += [
-            coef_read.addr.eq(delay(m, sequencer.coef_addr, 1 + pe_array.coefficient_delay,
+            coef_read.addr.eq(delay(m, sequencer.coef_addr, 2 + pe_array.coefficient_delay,
                                     name="coef_addr")),
             Cat(pe_array.valid, pe_array.first, pe_array.last).eq(
-                delay(m, Cat(sequencer.fire, sequencer.first, sequencer.group_last), 2,
+                delay(m, Cat(sequencer.fire, sequencer.first, sequencer.group_last), 3,
                       name="beat")),
         ]
-        m.d.comb += [pe_array.weights.eq(weights.read_data),
-                     pe_array.activations.eq(act_word),
+        m.d.comb += [pe_array.weights.eq(delay(m, weights.read_data, 1, name="weight_word")),
+                     pe_array.activations.eq(delay(m, act_read.data, 2, name="act_word")),
                      pe_array.coefficients.eq(coef_read.data), pe_array.k.eq(descriptor.k)]
 
         # Values: buffer, max-pool, then thresholds and comparators, or the score bytes. The
@@ -260,14 +258,20 @@ class Engine(wiring.Component):
         ports = {}
         for name in shapes:
             if name == "weights":
-                ports[name] = (weights.write_addr, weights.write_data, weights.write_en)
+                ports[name] = (weights.write_data, weights.write_en)
             else:
                 port = memories[name].write_port()
-                ports[name] = (port.addr, port.data, port.en)
-        for number, (name, (addr, word, en)) in enumerate(ports.items()):
+                m.d.comb += port.addr.eq(write_addr)
+                ports[name] = (port.data, port.en)
+        for number, (name, (word, en)) in enumerate(ports.items()):
             start = shift_bits - 8 * word_bytes(shapes[name][0])
-            m.d.comb += [addr.eq(write_addr), word.eq(shift[start:start + widths[name]]),
+            m.d.comb += [word.eq(shift[start:start + widths[name]]),
                          en.eq(word_done & memory_select[number])]
+        # The weight memory's one address is a register (it reaches four SPRAMs): the write
+        # address while a WRITE fills that memory (``write_addr`` holds for cycles before each
+        # word is written), else the sequencer's. ``memory_select`` is cleared after a WRITE.
+        m.d.sync += weights.addr.eq(Mux(memory_select[list(ports).index("weights")], write_addr,
+                                        sequencer.weight_addr))
         last_byte = Signal.like(bytes_left)    # of a word of the header's memory, from 0
         header_select = Signal.like(memory_select)
         with m.Switch(header[:8]):
@@ -279,7 +283,19 @@ class Engine(wiring.Component):
         # Counters of the current inference.
         counters = {name: Signal(COUNTER_BITS, name=name) for name in COUNTERS}
         counter_index = Signal(range(len(COUNTERS)))
-        m.d.comb += [serializer_words.payload.count.eq(WORD_BYTES)]
+        # The serializer's word is a score of the final stage (sign-extended), or a counter
+        # while ``sending_counters``, a flip-flop the FSM sets and clears: the choice reaches
+        # the word's 64 bits from a register, and the scores' ``valid`` only the serializer's
+        # ``empty`` flag.
+        sending_counters = Signal()
+        order = [counters[name] for name in COUNTERS]
+        m.d.comb += serializer_words.valid.eq(score_valid | sending_counters)
+        with m.If(sending_counters):
+            m.d.comb += [serializer_words.payload.word.eq(order[0]),
+                         serializer_words.payload.count.eq(WORD_BYTES)]
+        with m.Else():
+            m.d.comb += [serializer_words.payload.word.eq(maxima_slice.output.payload),
+                         serializer_words.payload.count.eq(config.score_bytes)]
 
         # The end of a stage: every group issued and read out of the value buffer, every
         # pooled value through the comparators and written (or sent).
@@ -311,19 +327,25 @@ class Engine(wiring.Component):
         # The plane writer's source and geometry: the image, or the comparators' bits, through a
         # slice: the control (``loading``) and the command stream reach only its registers, not
         # the writer's many enables, and its ready, a flip-flop, is the bits queue's read enable.
+        # The queue is empty while the image loads (the inference before is done), so the
+        # slice's ``valid`` is an OR of the two sources': ``loading`` only picks the payload.
         wiring.connect(m, writer_slice.output, writer.bits)
+        image_offer = Signal()
+        m.d.comb += [writer_slice.input.valid.eq(bits_queue.r_rdy | image_offer),
+                     writer_slice.input.payload.eq(Mux(loading, byte, bits_queue.r_data)),
+                     bits_queue.r_en.eq(writer_slice.input.ready)]
+        # The writer's geometry is registered, so that ``loading`` (of a wide fan-out) starts no
+        # path through the writer: it follows ``loading`` and the descriptor a cycle late, in
+        # time for ``writer_start``, itself a cycle after they change.
         with m.If(loading):
-            m.d.comb += [writer.channels.eq(descriptor.in_channels),
+            m.d.sync += [writer.channels.eq(descriptor.in_channels),
                          writer.planes.eq(INPUT_BITS), writer.base.eq(descriptor.in_base),
                          writer.plane_stride.eq(descriptor.plane_stride)]
         with m.Else():
-            m.d.comb += [writer.channels.eq(descriptor.channels),
+            m.d.sync += [writer.channels.eq(descriptor.channels),
                          writer.planes.eq(descriptor.out_planes),
                          writer.base.eq(descriptor.out_base),
-                         writer.plane_stride.eq(descriptor.out_plane_stride),
-                         writer_slice.input.valid.eq(bits_queue.r_rdy),
-                         writer_slice.input.payload.eq(bits_queue.r_data),
-                         bits_queue.r_en.eq(writer_slice.input.ready)]
+                         writer.plane_stride.eq(descriptor.out_plane_stride)]
         # Image bytes still to come, minus one: the sign bit (not a wide comparison) says the
         # image is in, on the path to the slice's enables.
         image_left = Signal(signed(len(descriptor.image_bytes) + 1))
@@ -387,6 +409,7 @@ class Engine(wiring.Component):
                 with m.If(words_left[-1]):
                     m.d.comb += take.eq(0)
                     with m.If(~word_done):
+                        m.d.sync += memory_select.eq(0)
                         m.next = "IDLE"
                 with m.Elif(full):
                     # The word is written the cycle after its last byte is taken, from the
@@ -411,8 +434,7 @@ class Engine(wiring.Component):
             with m.State("IMAGE"):
                 m.d.comb += [self.observe.phase.eq(PHASES["load"]),
                              waiting.eq(~image_in & ~full),
-                             writer_slice.input.valid.eq(full & ~image_in),
-                             writer_slice.input.payload.eq(byte),
+                             image_offer.eq(full & ~image_in),
                              take.eq(full & writer_slice.input.ready & ~image_in)]
                 m.d.sync += counters["load_cycles"].eq(counters["load_cycles"] + 1)
                 with m.If(take):
@@ -437,28 +459,20 @@ class Engine(wiring.Component):
                 with m.If(stage_done):
                     m.d.sync += stage.eq(stage + 1)
                     with m.If(descriptor.final):
-                        m.d.sync += counter_index.eq(0)
+                        m.d.sync += [counter_index.eq(0), sending_counters.eq(1)]
                         m.next = "COUNTERS"
                     with m.Else():
                         m.next = "STAGE_DESCRIPTOR"
             with m.State("COUNTERS"):
                 # The counters leave through the first one, shifted along: no multiplexer
                 # between them and the serializer.
-                order = [counters[name] for name in COUNTERS]
-                m.d.comb += [self.observe.phase.eq(PHASES["other"]),
-                             serializer_words.valid.eq(1),
-                             serializer_words.payload.word.eq(order[0])]
+                m.d.comb += self.observe.phase.eq(PHASES["other"])
                 with m.If(serializer_words.ready):
                     m.d.sync += [counter.eq(after) for counter, after in pairwise(order)]
                     m.d.sync += counter_index.eq(counter_index + 1)
                     with m.If(counter_index == len(COUNTERS) - 1):
+                        m.d.sync += sending_counters.eq(0)
                         m.next = "IDLE"
-
-        # Scores of the final stage go to the serializer, sign-extended.
-        with m.If(score_valid):
-            m.d.comb += [serializer_words.valid.eq(1),
-                         serializer_words.payload.word.eq(maxima_slice.output.payload),
-                         serializer_words.payload.count.eq(config.score_bytes)]
         m.d.comb += value_taken.eq(
             writer.bits.valid & writer.bits.ready & ~loading
             | score_valid & serializer_words.ready)

@@ -9,7 +9,7 @@ pixel's last channel stay 0, as the feature-map format requires (:mod:`.descript
 It serves both the image loader (8 bit-planes of each pixel byte) and the comparators (N planes).
 """
 
-from amaranth import C, Cat, Module, Signal, signed
+from amaranth import Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -47,9 +47,11 @@ class PlaneWriter(wiring.Component):
         # The words of the pixel's planes; while writing, they shift down one plane a cycle (no
         # multiplexer on the write data): plane ``b`` is ``words[0]`` in write ``b``.
         words = Signal(data.ArrayLayout(lanes, INPUT_BITS))
-        lane = Signal(range(max(lanes, 2)))
-        # ``lane == lanes - 1``, a register: with ``channels_left``'s sign, it ends a word.
-        lane_last = Signal(init=lanes == 1)
+        # The lane the next beat's bits go to, one-hot: a lane's bits (one per plane, eight
+        # flip-flops) share one enable, one gate from ``bits.valid``, and its top bit ends a
+        # word (with ``channels_left``'s sign).
+        lane = Signal(lanes, init=1)
+        lane_last = lane[-1]
         # Channels of the pixel after this beat's, minus one (negative: the pixel's last), and
         # planes after the one being written, minus one (negative: the last): their sign bits
         # end a word and the writes, so no subtraction and comparison lies on those paths.
@@ -63,13 +65,17 @@ class PlaneWriter(wiring.Component):
                      self.write_data.eq(words[0])]
 
         accept = self.bits.valid & ~writing
+        # Each lane's bits: the beat's while it is the lane's, the next plane's while writing.
+        for index in range(lanes):
+            with m.If(writing | self.bits.valid & lane[index]):
+                for plane in range(INPUT_BITS):
+                    after = words[plane + 1][index] if plane + 1 < INPUT_BITS else 0
+                    m.d.sync += words[plane][index].eq(
+                        Mux(writing, after & ~planes_left[-1], self.bits.payload[plane]))
         with m.If(accept):
-            for index in range(INPUT_BITS):
-                m.d.sync += words[index].bit_select(lane, 1).eq(self.bits.payload[index])
-            m.d.sync += [lane.eq(lane + 1), lane_last.eq(lane == lanes - 2)]
+            m.d.sync += lane.eq(lane.rotate_left(1))
             with m.If(channels_left[-1] | lane_last):
-                m.d.sync += [writing.eq(1), lane.eq(0), lane_last.eq(lanes == 1),
-                             planes_left.eq(self.planes - 2),
+                m.d.sync += [writing.eq(1), lane.eq(1), planes_left.eq(self.planes - 2),
                              address.eq(word_address), word_address.eq(word_address + 1)]
         # ``start`` begins a pixel as a pixel's last beat does.
         with m.If(accept | self.start):
@@ -77,12 +83,11 @@ class PlaneWriter(wiring.Component):
             with m.If(channels_left[-1] | self.start):
                 m.d.sync += channels_left.eq(self.channels - 2)
         with m.If(writing):
-            m.d.sync += [words.eq(Cat(words[1:], C(0, lanes))), planes_left.eq(planes_left - 1),
-                         address.eq(address + self.plane_stride)]
+            m.d.sync += [planes_left.eq(planes_left - 1), address.eq(address + self.plane_stride)]
             with m.If(planes_left[-1]):
-                m.d.sync += [writing.eq(0), words.eq(0)]
+                m.d.sync += writing.eq(0)
         # ``start`` comes only while the writer is idle after a whole feature map (the engine
-        # waits for ``idle``), where every pixel's last word was written: ``lane``, ``lane_last``
+        # waits for ``idle``), where every pixel's last word was written: ``lane``
         # and ``words`` are as at a word's first beat already, and ``start`` stays off their
         # many enables.
         with m.If(self.start):

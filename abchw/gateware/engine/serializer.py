@@ -32,10 +32,12 @@ class ByteSerializer(wiring.Component):
         empty = Signal(init=1)
         m.d.comb += [self.words.ready.eq(empty), self.idle.eq(empty),
                      self.bytes.valid.eq(~empty), self.bytes.payload.eq(shift[:8])]
-        with m.If(self.words.valid & empty):
+        # While empty, the registers follow ``words.payload`` whether it is valid or not: only
+        # ``empty`` waits for ``valid``, which so reaches one flip-flop, not the 64 of the word.
+        with m.If(empty):
             m.d.sync += [shift.eq(self.words.payload.word), left.eq(self.words.payload.count - 2),
-                         empty.eq(0)]
-        with m.If(self.bytes.ready & ~empty):
+                         empty.eq(~self.words.valid)]
+        with m.Elif(self.bytes.ready):
             m.d.sync += [shift.eq(shift >> 8), left.eq(left - 1)]
             with m.If(left[-1]):
                 m.d.sync += empty.eq(1)
