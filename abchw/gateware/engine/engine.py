@@ -137,24 +137,26 @@ class Engine(wiring.Component):
         stage = Signal(config.stage_bits)
 
         # Beats: the activation memory is read in the cycle the sequencer fires and its word,
-        # a multiplexer over many block RAMs, is registered twice more. The weights are
-        # addressed a cycle later to match, from a register (the address reaches four SPRAMs;
-        # :meth:`_control` loads it), and their word is registered once more: the SPRAMs sit
-        # in the device's corners, far from the PEs. The PE array takes both three cycles
-        # after the beat, the coefficients ``coefficient_delay`` cycles after that.
+        # a multiplexer over many block RAMs, is registered once more; the weights are
+        # addressed a cycle later to match (from a register: the address reaches four SPRAMs).
+        # The PE array takes both two cycles after the beat, the coefficients
+        # ``coefficient_delay`` cycles after that.
         act_read = memories["activations"].read_port()
         coef_read = memories["coefficients"].read_port()
+        act_word = Signal(config.lanes)
+        weight_addr = Signal.like(sequencer.weight_addr)
+        m.d.sync += [act_word.eq(act_read.data), weight_addr.eq(sequencer.weight_addr)]
         m.d.comb += [sequencer.descriptor.eq(descriptor), sequencer.step.eq(descriptor_port.data),
-                     act_read.addr.eq(sequencer.act_addr)]
+                     act_read.addr.eq(sequencer.act_addr), weights.read_addr.eq(weight_addr)]
         m.d.comb += [
-            coef_read.addr.eq(delay(m, sequencer.coef_addr, 2 + pe_array.coefficient_delay,
+            coef_read.addr.eq(delay(m, sequencer.coef_addr, 1 + pe_array.coefficient_delay,
                                     name="coef_addr")),
             Cat(pe_array.valid, pe_array.first, pe_array.last).eq(
-                delay(m, Cat(sequencer.fire, sequencer.first, sequencer.group_last), 3,
+                delay(m, Cat(sequencer.fire, sequencer.first, sequencer.group_last), 2,
                       name="beat")),
         ]
-        m.d.comb += [pe_array.weights.eq(delay(m, weights.read_data, 1, name="weight_word")),
-                     pe_array.activations.eq(delay(m, act_read.data, 2, name="act_word")),
+        m.d.comb += [pe_array.weights.eq(weights.read_data),
+                     pe_array.activations.eq(act_word),
                      pe_array.coefficients.eq(coef_read.data), pe_array.k.eq(descriptor.k)]
 
         # Values: buffer, max-pool, then thresholds and comparators, or the score bytes. The
@@ -258,20 +260,14 @@ class Engine(wiring.Component):
         ports = {}
         for name in shapes:
             if name == "weights":
-                ports[name] = (weights.write_data, weights.write_en)
+                ports[name] = (weights.write_addr, weights.write_data, weights.write_en)
             else:
                 port = memories[name].write_port()
-                m.d.comb += port.addr.eq(write_addr)
-                ports[name] = (port.data, port.en)
-        for number, (name, (word, en)) in enumerate(ports.items()):
+                ports[name] = (port.addr, port.data, port.en)
+        for number, (name, (addr, word, en)) in enumerate(ports.items()):
             start = shift_bits - 8 * word_bytes(shapes[name][0])
-            m.d.comb += [word.eq(shift[start:start + widths[name]]),
+            m.d.comb += [addr.eq(write_addr), word.eq(shift[start:start + widths[name]]),
                          en.eq(word_done & memory_select[number])]
-        # The weight memory's one address is a register (it reaches four SPRAMs): the write
-        # address while a WRITE fills that memory (``write_addr`` holds for cycles before each
-        # word is written), else the sequencer's. ``memory_select`` is cleared after a WRITE.
-        m.d.sync += weights.addr.eq(Mux(memory_select[list(ports).index("weights")], write_addr,
-                                        sequencer.weight_addr))
         last_byte = Signal.like(bytes_left)    # of a word of the header's memory, from 0
         header_select = Signal.like(memory_select)
         with m.Switch(header[:8]):
@@ -334,15 +330,12 @@ class Engine(wiring.Component):
         m.d.comb += [writer_slice.input.valid.eq(bits_queue.r_rdy | image_offer),
                      writer_slice.input.payload.eq(Mux(loading, byte, bits_queue.r_data)),
                      bits_queue.r_en.eq(writer_slice.input.ready)]
-        # The writer's geometry is registered, so that ``loading`` (of a wide fan-out) starts no
-        # path through the writer: it follows ``loading`` and the descriptor a cycle late, in
-        # time for ``writer_start``, itself a cycle after they change.
         with m.If(loading):
-            m.d.sync += [writer.channels.eq(descriptor.in_channels),
+            m.d.comb += [writer.channels.eq(descriptor.in_channels),
                          writer.planes.eq(INPUT_BITS), writer.base.eq(descriptor.in_base),
                          writer.plane_stride.eq(descriptor.plane_stride)]
         with m.Else():
-            m.d.sync += [writer.channels.eq(descriptor.channels),
+            m.d.comb += [writer.channels.eq(descriptor.channels),
                          writer.planes.eq(descriptor.out_planes),
                          writer.base.eq(descriptor.out_base),
                          writer.plane_stride.eq(descriptor.out_plane_stride)]
@@ -409,7 +402,6 @@ class Engine(wiring.Component):
                 with m.If(words_left[-1]):
                     m.d.comb += take.eq(0)
                     with m.If(~word_done):
-                        m.d.sync += memory_select.eq(0)
                         m.next = "IDLE"
                 with m.Elif(full):
                     # The word is written the cycle after its last byte is taken, from the
