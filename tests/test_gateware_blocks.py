@@ -71,7 +71,7 @@ def test_widths(params, acc_bits):
     assert -(1 << acc_bits - 1) <= -(bound + 1) and bound + 1 < 1 << acc_bits - 1
     assert bound + 1 >= 1 << acc_bits - 2
     # Registers from an accepted value to its output: the bank's digit comparisons and output
-    # register; one stage per digit of the pooling unit's running maximum.
+    # register; the pooling unit's input register and one stage per digit of its running maximum.
     assert bank.latency == 2 and pool.latency == 4
 
 
