@@ -67,6 +67,10 @@ def check_report(out, board, bitstream):
     lcs = report["resources"]["lcs"]["used"]
     assert lcs > 0 and report["pe_array"]["design_logic_cells"] == lcs
     assert 0 < report["pe_array"]["logic_cells"] < lcs
+    by_block = report["logic_cells_by_block"]
+    assert sum(by_block.values()) == lcs
+    assert by_block["soc.engine.pe_array"] == report["pe_array"]["logic_cells"]
+    assert {"soc.engine", "soc.engine.sequencer", "soc.link"} <= set(by_block)
 
     stat = json.loads((out / "yosys-stat.json").read_text())["design"]["num_cells_by_type"]
     assert all(stat[kind] == count for kind, count in report["yosys_cells"].items())

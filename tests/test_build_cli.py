@@ -21,7 +21,8 @@ import boards
 from abchw.build import bitstream as bitstream_module
 from abchw.build.__main__ import main
 from abchw.build.clocks import LockedReset
-from abchw.build.flow import FAMILY_TOOLS, PRODUCTS, FlowResult
+from abchw.build.flow import (FAMILY_TOOLS, PLACER_MADE, PRODUCTS, FlowResult,
+                              logic_cells_by_block)
 from abchw.build.place import ROUTER_ITERATIONS_MAX, SEED_MAX, fit_error, place_and_route_seeds
 from abchw.build.pll import PllError, ecp5_pll, ice40_pll
 from abchw.build.top import Blinker
@@ -463,6 +464,8 @@ def stub_flow(monkeypatch):
                        "ICESTORM_DSP": 8},
             cells={"SB_LUT4": 3000, "SB_DFF": 100, "SB_DFFE": 50, "SB_CARRY": 7},
             pe_array_cells={"SB_LUT4": 300}, pe_array_lcs=400, logic_cells=4000,
+            lcs_by_block={"soc.engine": 2000, "soc.link": 1540, "soc.engine.pe_array": 400,
+                          "blinker": 50, PLACER_MADE: 10},
             seed=seed + 1, fmax_by_seed={seed + 1 + i: 30.0 - i for i in range(seeds)},
             abandoned={seed: "no legal placement"},
             seconds={"elaborate": 1.0, "synthesize": 2.0, "place & route": 3.0, "pack": 0.5})
@@ -519,6 +522,40 @@ def test_allow_timing_fail_keeps_the_bitstream_and_reports(capsys, stub_flow, tm
     summary = (out / "report.md").read_text()
     assert summary.startswith("# 1BitSquared iCEBreaker (iCE40UP5K-SG48): M=1 N=1, ")
     assert "Seed 8; abandoned: seed 7 (no legal placement)." in summary
+    # Blocks under 2 % of the 4,000 cells (80) are summed.
+    assert ("\nLogic cells by block: soc.engine 2000, soc.link 1540, soc.engine.pe_array 400, "
+            "2 others 60.\n") in summary
+    assert report["logic_cells_by_block"] == {
+        "soc.engine": 2000, "soc.link": 1540, "soc.engine.pe_array": 400, "blinker": 50,
+        PLACER_MADE: 10}
+
+
+INSTANCES = ["pll", "soc", "soc.engine", "soc.engine.weights$186", "soc.engine.weights$186.spram0",
+             "soc.engine.pe_array", "soc.engine.pe_array.pe0", "soc.engine.pe_array.pe0.pipeline",
+             "soc.link", "soc.link.decoder"]
+
+
+def test_logic_cells_count_for_their_deepest_instance_cut_to_three_parts():
+    names = [
+        "soc.engine.pe_array.pe0.pipeline.sum_SB_DFF_Q_DFFLC",    # depth 5: the PE array's
+        "soc.engine.pe_array.pe0.x_SB_LUT4_O_LC",
+        "soc.engine.pe_array.y_SB_LUT4_O_LC",
+        "soc.engine.weights$186.spram0.a_SB_LUT4_O_LC",           # Amaranth's $N dropped
+        "soc.engine.words_left_SB_DFFESR_Q_DFFLC",                # the engine's own
+        "soc.engine.pe_arrayish_SB_LUT4_O_LC",                    # a prefix, not an instance
+        "soc.link.reply__payload.length_SB_LUT4_O_LC",            # a dot in a signal's name
+        "soc.link.decoder.escaped_SB_LUT4_I0_LC",
+        "pll.locked_SB_LUT4_I3_LC",
+        "led_heartbeat_SB_LUT4_LC",                               # no instance: the top's
+        "$nextpnr_ICESTORM_LC_0", "$nextpnr_CCU2C_1$CCU2_COMB0",
+    ]
+    assert logic_cells_by_block(names, INSTANCES) == {
+        "soc.engine.pe_array": 3, PLACER_MADE: 2, "soc.engine": 2, "pll": 1, "soc.engine.weights": 1,
+        "soc.link": 1, "soc.link.decoder": 1, "top": 1}
+    assert list(logic_cells_by_block(names, INSTANCES))[:3] == [
+        "soc.engine.pe_array", PLACER_MADE, "soc.engine"]     # largest first, ties by name
+    assert logic_cells_by_block(names[:3], INSTANCES, depth=4) == {
+        "soc.engine.pe_array.pe0": 2, "soc.engine.pe_array": 1}
 
 
 def test_a_seed_sweep_is_passed_on_and_reported(capsys, stub_flow, tmp_path):

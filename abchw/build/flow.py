@@ -17,6 +17,11 @@ nextpnr names every cell of it with its instance path as a prefix; the logic cel
 prefix in nextpnr's routed netlist are the array's. Keeping that one boundary costs at most a
 few cells of optimisation across it.
 
+The other blocks' logic cells (:func:`logic_cells_by_block`) come from the same names, which Yosys
+gives after the net a cell drives: each cell counts for the deepest instance (Amaranth names every
+RTLIL module by its instance path) that prefixes its name. That is exact for the kept PE array
+and close elsewhere: a cell driving a net between two blocks may be named after either.
+
 Every step's tool failure raises :class:`~abchw.synthesis.SynthesisError` with its log's tail.
 """
 
@@ -38,13 +43,17 @@ from ..synthesis import (
 )
 from .place import place_and_route_seeds
 
-__all__ = ["FAMILY_TOOLS", "PE_ARRAY", "PRODUCTS", "FamilyTools", "FlowResult", "Steps",
-           "run_flow"]
+__all__ = ["BLOCK_DEPTH", "FAMILY_TOOLS", "PE_ARRAY", "PLACER_MADE", "PRODUCTS", "FamilyTools",
+           "FlowResult", "Steps", "logic_cells_by_block", "run_flow"]
 
 #: Instance name of the engine's PE array (:class:`abchw.gateware.engine.pe_array.PeArray`).
 PE_ARRAY = "pe_array"
 #: The Amaranth name of the design's top module.
 TOP = "top"
+#: Instance path parts kept in :func:`logic_cells_by_block`'s blocks (``soc.engine.sequencer``).
+BLOCK_DEPTH = 3
+#: The block of the logic cells nextpnr makes itself (carry-chain feeds), named ``$nextpnr...``.
+PLACER_MADE = "(made by nextpnr)"
 
 
 @dataclass(frozen=True)
@@ -125,18 +134,22 @@ class FlowResult:
     pe_array_cells: dict       # Yosys cell counts of the PE array module, by type
     pe_array_lcs: int          # nextpnr logic cells of the PE array
     logic_cells: int           # nextpnr logic cells of the whole design
+    lcs_by_block: dict         # {block: nextpnr logic cells}, see logic_cells_by_block
     seed: int                  # the seed kept (see abchw.build.place)
     fmax_by_seed: dict         # {seed: fmax in MHz} of every seed that placed, in the order tried
     abandoned: dict            # {seed: why} of the seeds given up (see abchw.build.place)
     seconds: dict = field(default_factory=dict)
 
 
-def _pe_array_module(rtlil_text):
-    names = re.findall(rf"^module \\(\S+\.{PE_ARRAY})$", rtlil_text, re.MULTILINE)
-    if len(names) != 1:
+def _instances(rtlil_text):
+    """The design's instance paths below the top (``soc.engine.pe_array``), from its modules'
+    names, and the PE array's."""
+    instances = re.findall(rf"^module \\{TOP}\.(\S+)$", rtlil_text, re.MULTILINE)
+    arrays = [path for path in instances if path.endswith(f".{PE_ARRAY}")]
+    if len(arrays) != 1:
         raise SynthesisError(f"expected one module named *.{PE_ARRAY} in the design, "
-                             f"found {names}")
-    return names[0]
+                             f"found {arrays}")
+    return instances, arrays[0]
 
 
 def _write_plan(plan, directory):
@@ -155,40 +168,55 @@ def _primitives(cells):
             if not kind.startswith(("$", f"{TOP}."))}
 
 
-def _count_prefixed(routed_text, cell_type, prefix):
-    """Cells of ``cell_type`` in nextpnr's routed netlist whose names start with ``prefix``,
-    and all cells of that type."""
+def _logic_cell_names(routed_text, cell_type):
+    """The names of the ``cell_type`` cells in nextpnr's routed netlist."""
     try:
         cells = json.loads(routed_text)["modules"][TOP]["cells"]
-        kinds = [(name, cell["type"]) for name, cell in cells.items()]
+        return [name for name, cell in cells.items() if cell["type"] == cell_type]
     except (ValueError, KeyError, TypeError, AttributeError):
         raise SynthesisError("unreadable nextpnr routed netlist") from None
-    of_type = [name for name, kind in kinds if kind == cell_type]
-    return sum(name.startswith(prefix) for name in of_type), len(of_type)
+
+
+def logic_cells_by_block(names, instances, *, depth=BLOCK_DEPTH):
+    """``{block: logic cells}``, largest first, of the cells ``names`` (nextpnr's): each counts
+    for the deepest of ``instances`` (instance paths) that prefixes its name, cut to ``depth``
+    parts and without Amaranth's ``$N`` suffixes (``soc.engine.weights``); cells of no instance
+    count for :data:`TOP`, those nextpnr made for :data:`PLACER_MADE`."""
+    deepest_first = sorted(instances, key=len, reverse=True)
+    counts = {}
+    for name in names:
+        if name.startswith("$nextpnr"):
+            block = PLACER_MADE
+        else:
+            path = next((path for path in deepest_first if name.startswith(f"{path}.")), TOP)
+            block = re.sub(r"\$\d+", "", ".".join(path.split(".")[:depth]))
+        counts[block] = counts.get(block, 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
 def _elaborate(top, board, directory):
-    """Write the platform's files; return the PE array's module name."""
+    """Write the platform's files; return the instance paths and the PE array's."""
     plan = board.platform().prepare(top, name=TOP, debug_verilog=True)
     _write_plan(plan, directory)
-    return _pe_array_module(Path(directory, "top.il").read_text())
+    return _instances(Path(directory, "top.il").read_text())
 
 
-def _synthesize(board, tools, pe_module, directory):
+def _synthesize(board, tools, pe_array, directory):
     """Run Yosys; return its cell counts of the design and of the PE array."""
     Path(directory, "synth.ys").write_text(
         f"read_rtlil top.il\n"
         f"{RECODE_FSMS}\n"
-        f"setattr -mod -set keep_hierarchy 1 {pe_module}\n"
+        f"setattr -mod -set keep_hierarchy 1 {TOP}.{pe_array}\n"
         f"{tools.synth} {' '.join(board.synth_options)} -top {TOP}\n"
         f"tee -q -o yosys-stat.json stat -json\n"
         f"write_json top.json\n")
     run_tool(YOSYS, ["-q", "-l", "yosys.log", "synth.ys"], directory, log="yosys.log")
     stat_text = Path(directory, "yosys-stat.json").read_text()
     try:
-        pe_array_cells = json.loads(stat_text)["modules"][f"\\{pe_module}"]["num_cells_by_type"]
+        pe_array_cells = (
+            json.loads(stat_text)["modules"][f"\\{TOP}.{pe_array}"]["num_cells_by_type"])
     except (ValueError, KeyError, TypeError):
-        raise SynthesisError(f"yosys stat lists no module {pe_module}") from None
+        raise SynthesisError(f"yosys stat lists no module {TOP}.{pe_array}") from None
     return _primitives(parse_yosys_stat(stat_text)), _primitives(pe_array_cells)
 
 
@@ -200,9 +228,9 @@ def run_flow(top, board, *, freq_mhz, seed, seeds=1, jobs=1, directory, stream=N
     tools = FAMILY_TOOLS[board.family]
     steps = Steps(4, stream=stream)
     with steps.step("elaborate", f"Amaranth, {board.platform.__name__}"):
-        pe_module = _elaborate(top, board, directory)
+        instances, pe_array = _elaborate(top, board, directory)
     with steps.step("synthesize", f"{YOSYS} {tools.synth}"):
-        cells, pe_array_cells = _synthesize(board, tools, pe_module, directory)
+        cells, pe_array_cells = _synthesize(board, tools, pe_array, directory)
     tried = f"--seed {seed}" if seeds == 1 else f"{seeds} seeds from --seed {seed}"
     with steps.step("place & route", f"{tools.nextpnr} {tried} --freq {freq_mhz:g}"):
         placement = place_and_route_seeds(
@@ -212,14 +240,14 @@ def run_flow(top, board, *, freq_mhz, seed, seeds=1, jobs=1, directory, stream=N
         run_tool(tools.packer, list(tools.pack_args), directory)
 
     report = Path(directory, "nextpnr-report.json").read_text()
-    pe_array_lcs, logic_cells = _count_prefixed(
-        Path(directory, "routed.json").read_text(), tools.bels["lcs"],
-        pe_module.removeprefix(f"{TOP}.") + ".")
+    names = _logic_cell_names(Path(directory, "routed.json").read_text(), tools.bels["lcs"])
     return FlowResult(
         bitstream=tools.bitstream,
         fmax_mhz=placement.fmax_mhz, clock_net=placement.clock_net,
         utilisation=parse_utilisation(report), available=parse_utilisation(report, "available"),
         cells=cells, pe_array_cells=pe_array_cells,
-        pe_array_lcs=pe_array_lcs, logic_cells=logic_cells, seed=placement.seed,
+        pe_array_lcs=sum(name.startswith(f"{pe_array}.") for name in names),
+        logic_cells=len(names), lcs_by_block=logic_cells_by_block(names, instances),
+        seed=placement.seed,
         fmax_by_seed=placement.fmax_by_seed, abandoned=placement.abandoned,
         seconds=steps.seconds)

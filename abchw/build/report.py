@@ -2,7 +2,9 @@
 
 Resources are the board's :data:`boards.RESOURCES` as nextpnr counts them after placement (used,
 and the device's count), beside the sizer's estimate; LUT4s, flip-flops and carries are Yosys'
-counts. The PE array's share is its logic cells (see :mod:`abchw.build.flow`) over the design's.
+counts. The PE array's share is its logic cells (see :mod:`abchw.build.flow`) over the design's;
+every block's logic cells are listed too (:func:`abchw.build.flow.logic_cells_by_block`), in
+``report.md`` those of at least :data:`BLOCK_SHARE_SHOWN` of the design one by one.
 The clock is met when nextpnr's maximum frequency of ``sync`` reaches what the PLL makes.
 """
 
@@ -10,10 +12,12 @@ from dataclasses import dataclass
 
 from ..machine import machine_description
 
-__all__ = ["RESOURCE_NAMES", "BuildReport"]
+__all__ = ["BLOCK_SHARE_SHOWN", "RESOURCE_NAMES", "BuildReport"]
 
 RESOURCE_NAMES = {"lcs": "logic cells", "ebr": "block RAMs", "spram": "SPRAMs",
                   "dsp": "DSP multipliers"}
+#: The smallest share of the design's logic cells ``report.md`` names a block for.
+BLOCK_SHARE_SHOWN = 0.02
 
 
 def _share(used, available):
@@ -89,6 +93,18 @@ class BuildReport:
                                                      for seed, why in flow.abandoned.items())
         return sentence + "."
 
+    def blocks_sentence(self):
+        """The blocks with at least :data:`BLOCK_SHARE_SHOWN` of the logic cells, then the
+        rest."""
+        total = self.flow.logic_cells
+        shown = {block: count for block, count in self.flow.lcs_by_block.items()
+                 if count >= BLOCK_SHARE_SHOWN * total}
+        parts = [f"{block} {count}" for block, count in shown.items()]
+        rest = self.flow.lcs_by_block.keys() - shown.keys()
+        if rest:
+            parts.append(f"{len(rest)} others {total - sum(shown.values())}")
+        return "Logic cells by block: " + ", ".join(parts) + "."
+
     def as_dict(self):
         flow, config = self.flow, self.sizing.config
         return {
@@ -114,6 +130,7 @@ class BuildReport:
                          "share": flow.pe_array_lcs / flow.logic_cells if flow.logic_cells
                          else None,
                          "yosys_cells": dict(sorted(flow.pe_array_cells.items()))},
+            "logic_cells_by_block": flow.lcs_by_block,
             "bitstream": {"file": flow.bitstream, "bytes": self.bitstream_bytes,
                           "sha256": self.bitstream_sha256, "written": self.written},
             "tools": self.versions,
@@ -148,6 +165,8 @@ class BuildReport:
             (f"Yosys: {logic['lut4']} LUT4, {logic['ff']} flip-flops, {logic['carry']} "
              f"carries. PE array: {flow.pe_array_lcs} of {flow.logic_cells} logic cells "
              f"({_share(flow.pe_array_lcs, flow.logic_cells)})."),
+            "",
+            self.blocks_sentence(),
             "",
             "Engine: " + ", ".join(f"{key}={value}" for key, value in config.as_dict().items())
             + ".",
