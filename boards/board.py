@@ -45,6 +45,7 @@ class Board:
     leds: MappingProxyType
     synth_options: tuple
     nextpnr_options: tuple
+    sizer_fill: float
     programmers: tuple
 
     def __post_init__(self):
@@ -57,6 +58,8 @@ class Board:
                              f"not {sorted(self.budget)}")
         if set(self.leds) != {"heartbeat", "activity"}:
             raise ValueError(f"leds must name 'heartbeat' and 'activity', not {sorted(self.leds)}")
+        if not 0 < self.sizer_fill <= 1:
+            raise ValueError(f"sizer_fill must be in (0, 1], not {self.sizer_fill!r}")
         if not 0 < self.default_mhz <= self.max_mhz:
             raise ValueError(f"default_mhz must be in (0, max_mhz], not {self.default_mhz!r}")
         for resource in (self.clock, 0), self.uart, *self.leds.values():

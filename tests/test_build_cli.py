@@ -120,6 +120,9 @@ def test_a_board_checks_its_platform():
         boards.Board(**{**fields, "family": "ecp5"})
     with pytest.raises(ValueError, match=r"budget must count exactly lcs, ebr, spram, dsp"):
         boards.Board(**{**fields, "budget": {"lcs": 1}})
+    for fill in (0, 1.5):
+        with pytest.raises(ValueError, match=rf"sizer_fill must be in \(0, 1\], not {fill}"):
+            boards.Board(**{**fields, "sizer_fill": fill})
 
 
 def test_the_programmer_is_the_first_on_path(tmp_path, monkeypatch):
@@ -403,7 +406,7 @@ def test_a_router_looping_past_its_iterations_is_stopped_and_its_seed_replaced(t
     placement, announced, _ = place(tmp_path, 1, count=2, jobs=2)
     assert placement.fmax_by_seed == {1: 40.01, 3: 40.03}
     assert placement.abandoned == {2: f"the router passed {ROUTER_ITERATIONS_MAX} iterations"}
-    assert announced == ("seed 1: 40.01 MHz; seed 2: the router passed 3000 iterations; "
+    assert announced == ("seed 1: 40.01 MHz; seed 2: the router passed 2000 iterations; "
                          "seed 3: 40.03 MHz; ")
 
 
@@ -413,7 +416,7 @@ def test_a_router_finishing_past_its_iterations_unwatched_is_abandoned_all_the_s
     # verdict does not depend on when the watch looked.
     nextpnr.iterations[1] = ROUTER_ITERATIONS_MAX + 1
     placement, _, _ = place(tmp_path, 1)
-    assert (placement.seed, placement.abandoned) == (2, {1: "the router passed 3000 iterations"})
+    assert (placement.seed, placement.abandoned) == (2, {1: "the router passed 2000 iterations"})
 
 
 def test_seeds_all_abandoned_say_why(tmp_path, nextpnr):
@@ -423,7 +426,7 @@ def test_seeds_all_abandoned_say_why(tmp_path, nextpnr):
         place(tmp_path, 1)
     assert str(error.value) == (
         "nextpnr placed & routed none of the seeds tried (seed 1: no legal placement, seed 2: "
-        "the router passed 3000 iterations, seed 3: no legal placement); try others (--seed) "
+        "the router passed 2000 iterations, seed 3: no legal placement); try others (--seed) "
         "or a smaller array (--pes/--lanes)")
 
 

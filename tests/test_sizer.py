@@ -19,19 +19,26 @@ def test_block_rams_take_the_cheapest_shape(width, depth, family, expected):
     assert block_rams(width, depth, family) == expected
 
 
-def test_icebreaker_takes_m3n3_at_the_spram_width():
-    """Measured (abchw/data/resource_model.json): at M = N = 3 the UP5K holds an array as wide
-    as its SPRAMs feed (64 weight bits a beat), weights in SPRAM, multipliers in SB_MAC16."""
+def test_icebreaker_takes_m3n3_below_the_fill_that_closes_timing():
+    """Measured (abchw/data/resource_model.json, boards/icebreaker.py): at M = N = 3 the widest
+    array the SPRAMs feed (64 weight bits a beat) would fill 90 % of the UP5K's cells and miss
+    48 MHz; the sizer stops at its sizer_fill: 3 PEs x 16 lanes, weights in SPRAM, multipliers
+    in SB_MAC16."""
     icebreaker = board("icebreaker")
     sizing = size_engine(icebreaker, m=3, n=3)
     config = sizing.config
     assert config.weight_spram and config.hard_macro
-    assert config.pes * config.lanes == 64
-    assert sizing.estimate["spram"] == 4 and sizing.estimate["dsp"] == config.pes
+    assert (config.pes, config.lanes) == (3, 16)
+    assert sizing.estimate["spram"] == 3 and sizing.estimate["dsp"] == config.pes
     assert all(sizing.estimate[name] <= icebreaker.budget[name] for name in ("ebr", "dsp"))
-    assert sizing.estimate["lcs"] <= LC_HEADROOM * icebreaker.budget["lcs"]
+    assert sizing.estimate["lcs"] <= icebreaker.sizer_fill * icebreaker.budget["lcs"]
     program = compile_network(default_model(), config)
     assert sizing.beats == sum(stage.beats for stage in program.stages) > 0
+    # The 64-lane array is over the sizer's fill but places: asked for, it is built.
+    wide = size_engine(icebreaker, m=3, n=3, pes=4, lanes=16)
+    assert (icebreaker.sizer_fill * icebreaker.budget["lcs"] < wide.estimate["lcs"]
+            <= LC_HEADROOM * icebreaker.budget["lcs"])
+    assert wide.beats < sizing.beats
 
 
 def test_ecp5_board_takes_the_largest_array_that_fits():

@@ -15,8 +15,9 @@
 
 :func:`size_engine` enumerates arrays (PEs x lanes) and memory depths for a board, M and N and a
 target network (the built-in model unless given), keeps those whose estimate fits the device
-(logic cells with :data:`LC_HEADROOM` left for placement) and whose memories hold the network,
-and picks the most lanes, then the fewest beats for the network. On the iCE40UP5K the weights
+(at most the board's ``sizer_fill`` of its logic cells, what closed timing at its default clock;
+an array given by ``pes`` and ``lanes`` only needs :data:`LC_HEADROOM`, what places) and whose
+memories hold the network, and picks the most lanes, then the fewest beats for the network. On the iCE40UP5K the weights
 go to SPRAM (its block RAMs cannot feed a wider array beside the other memories), which caps the
 array at 64 lanes; ECP5 builds keep everything in block RAM.
 """
@@ -43,7 +44,7 @@ BLOCK_RAM_SHAPES = {
     "ice40": ((256, 16), (512, 8), (1024, 4), (2048, 2)),
     "ecp5": ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1)),
 }
-#: Fraction of the device's logic cells a sized build may use. nextpnr's placer gave up on a
+#: Fraction of the device's logic cells a build may use and place. nextpnr's placer gave up on a
 #: UP5K SoC at 87 % of the cells before synthesis folded small clock enables into LUTs
 #: (``-dffe_min_ce_use 8``, see boards/icebreaker.py); since, the default build places at
 #: 89.8 % (4,741 cells) with every seed tried, 1 to 5.
@@ -107,8 +108,8 @@ def estimate(config, family):
     }
 
 
-def _fits(usage, budget):
-    return (usage["lcs"] <= LC_HEADROOM * budget["lcs"]
+def _fits(usage, budget, fill):
+    return (usage["lcs"] <= fill * budget["lcs"]
             and all(usage[name] <= budget[name] for name in ("ebr", "spram", "dsp")))
 
 
@@ -183,7 +184,8 @@ def size_engine(board, *, m, n, pes=None, lanes=None, network=None):
             continue
         if sizing is not None:
             sized.append(sizing)
-    fitting = [sizing for sizing in sized if _fits(sizing.estimate, board.budget)]
+    fill = LC_HEADROOM if pes and lanes else min(board.sizer_fill, LC_HEADROOM)
+    fitting = [sizing for sizing in sized if _fits(sizing.estimate, board.budget, fill)]
     if not fitting:
         budget = dict(board.budget)
         if sized:
@@ -192,7 +194,7 @@ def size_engine(board, *, m, n, pes=None, lanes=None, network=None):
                 f"no engine at M = {m}, N = {n} fits the {board.title}: the smallest that holds "
                 f"the network ({smallest.config.pes} PEs x {smallest.config.lanes} lanes) needs "
                 f"{smallest.estimate}, the device has {budget} (logic cells usable: "
-                f"{LC_HEADROOM:.0%}); use a smaller M, N or network, or a larger board")
+                f"{fill:.0%}); use a smaller M, N or network, or a larger board")
         which = "that array" if pes or lanes else "any array"
         raise AbchwError(f"the network does not fit {which} at M = {m}, N = {n}; use a smaller "
                          f"network or a larger board")
