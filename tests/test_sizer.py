@@ -20,28 +20,32 @@ def test_block_rams_take_the_cheapest_shape(width, depth, family, expected):
 
 
 def test_icebreaker_takes_m3n3_below_the_fill_that_closes_timing():
-    """Measured (abchw/data/resource_model.json, boards/icebreaker.py): at M = N = 3 the widest
-    array the SPRAMs feed (64 weight bits a beat) would fill 90 % of the UP5K's cells and miss
-    48 MHz; the sizer stops at its sizer_fill: 3 PEs x 16 lanes, weights in SPRAM, multipliers
-    in SB_MAC16."""
+    """Measured (abchw/data/resource_model.json, boards/icebreaker.py): at M = N = 3 the arrays
+    of the fewest beats, 4 x 16 and 8 x 8, would fill 88-94 % of the UP5K's cells and miss
+    48 MHz; within its sizer_fill the sizer takes the fewest beats: 4 PEs x 8 lanes, weights in
+    SPRAM, multipliers in SB_MAC16."""
     icebreaker = board("icebreaker")
     sizing = size_engine(icebreaker, m=3, n=3)
     config = sizing.config
     assert config.weight_spram and config.hard_macro
-    assert (config.pes, config.lanes) == (3, 16)
-    assert sizing.estimate["spram"] == 3 and sizing.estimate["dsp"] == config.pes
+    assert (config.pes, config.lanes) == (4, 8)
+    assert sizing.estimate["spram"] == 2 and sizing.estimate["dsp"] == config.pes
     assert all(sizing.estimate[name] <= icebreaker.budget[name] for name in ("ebr", "dsp"))
     assert sizing.estimate["lcs"] <= icebreaker.sizer_fill * icebreaker.budget["lcs"]
     program = compile_network(default_model(), config)
     assert sizing.beats == sum(stage.beats for stage in program.stages) > 0
-    # The 64-lane array is over the sizer's fill but places: asked for, it is built.
-    wide = size_engine(icebreaker, m=3, n=3, pes=4, lanes=16)
-    assert (icebreaker.sizer_fill * icebreaker.budget["lcs"] < wide.estimate["lcs"]
+    # More lanes are not faster here: the first layer has one input channel.
+    for pes, lanes in ((3, 16), (2, 32)):
+        wider = size_engine(icebreaker, m=3, n=3, pes=pes, lanes=lanes)
+        assert wider.beats > sizing.beats and wider.estimate["lcs"] > sizing.estimate["lcs"]
+    # 4 x 16 is faster and over the sizer's fill, but places: asked for, it is built.
+    fast = size_engine(icebreaker, m=3, n=3, pes=4, lanes=16)
+    assert (icebreaker.sizer_fill * icebreaker.budget["lcs"] < fast.estimate["lcs"]
             <= LC_HEADROOM * icebreaker.budget["lcs"])
-    assert wide.beats < sizing.beats
+    assert fast.beats < sizing.beats
 
 
-def test_ecp5_board_takes_the_largest_array_that_fits():
+def test_ecp5_board_takes_the_smallest_of_the_fastest_arrays():
     ulx3s = board("ulx3s-85f")
     sizing = size_engine(ulx3s, m=3, n=3)
     config = sizing.config
@@ -50,9 +54,13 @@ def test_ecp5_board_takes_the_largest_array_that_fits():
     assert all(sizing.estimate[name] <= ulx3s.budget[name] for name in ("ebr", "dsp"))
     program = compile_network(default_model(), config)
     assert sizing.beats == sum(stage.beats for stage in program.stages)
-    # A wider array of the same family does not fit its block RAMs.
+    # Twice the PEs or the lanes are no faster (the network's widths are reached), only larger.
+    for pes, lanes in ((2 * config.pes, config.lanes), (config.pes, 2 * config.lanes)):
+        larger = size_engine(ulx3s, m=3, n=3, pes=pes, lanes=lanes)
+        assert larger.beats == sizing.beats and larger.estimate["lcs"] > sizing.estimate["lcs"]
+    # The widest array does not fit the device's block RAMs.
     with pytest.raises(AbchwError, match=r"needs .*'ebr'"):
-        size_engine(ulx3s, m=3, n=3, pes=64, lanes=config.lanes)
+        size_engine(ulx3s, m=3, n=3, pes=64, lanes=256)
 
 
 @pytest.mark.parametrize("m, n", [(1, 1), (2, 3), (5, 5)])

@@ -17,7 +17,10 @@
 target network (the built-in model unless given), keeps those whose estimate fits the device
 (at most the board's ``sizer_fill`` of its logic cells, what closed timing at its default clock;
 an array given by ``pes`` and ``lanes`` only needs :data:`LC_HEADROOM`, what places) and whose
-memories hold the network, and picks the most lanes, then the fewest beats for the network. On the iCE40UP5K the weights
+memories hold the network, and picks the fewest beats for the network (the fastest at one
+clock: a beat is a cycle of the array, busy > 99 % of a conv layer's cycles), then the fewest
+logic cells. More lanes are not always faster: on the built-in model 4 PEs x 8 lanes take
+fewer beats than 2 x 32 or 3 x 16, the first layer having one input channel. On the iCE40UP5K the weights
 go to SPRAM (its block RAMs cannot feed a wider array beside the other memories), which caps the
 array at 64 lanes; ECP5 builds keep everything in block RAM.
 """
@@ -46,7 +49,7 @@ BLOCK_RAM_SHAPES = {
 }
 #: Fraction of the device's logic cells a build may use and place. nextpnr's placer gave up on a
 #: UP5K SoC at 87 % of the cells before synthesis folded small clock enables into LUTs
-#: (``-dffe_min_ce_use 8``, see boards/icebreaker.py); since, the default build places at
+#: (``-dffe_min_ce_use 8``, see boards/icebreaker.py); since, the 4 x 16 build placed at
 #: 89.8 % (4,741 cells) with every seed tried, 1 to 5.
 LC_HEADROOM = 0.91
 #: Candidate lanes per PE and PEs.
@@ -164,7 +167,7 @@ def with_bases(network, m, n):
 
 
 def size_engine(board, *, m, n, pes=None, lanes=None, network=None):
-    """The :class:`Sizing` of the largest engine for ``board`` at ``m``, ``n`` that runs
+    """The :class:`Sizing` of the fastest engine for ``board`` at ``m``, ``n`` that runs
     ``network`` (default: the built-in model's layers at M = ``m``, N = ``n``); ``pes`` and
     ``lanes`` fix the array instead. :class:`~abchw.errors.AbchwError` says why nothing fits."""
     for name, value in (("M", m), ("N", n)):
@@ -198,4 +201,4 @@ def size_engine(board, *, m, n, pes=None, lanes=None, network=None):
         which = "that array" if pes or lanes else "any array"
         raise AbchwError(f"the network does not fit {which} at M = {m}, N = {n}; use a smaller "
                          f"network or a larger board")
-    return max(fitting, key=lambda s: (s.config.pes * s.config.lanes, -s.beats))
+    return min(fitting, key=lambda s: (s.beats, s.estimate["lcs"]))
