@@ -20,9 +20,9 @@ an array given by ``pes`` and ``lanes`` only needs :data:`LC_HEADROOM`, what pla
 memories hold the network, and picks the fewest beats for the network (the fastest at one
 clock: a beat is a cycle of the array, busy > 99 % of a conv layer's cycles), then the fewest
 logic cells. More lanes are not always faster: on the built-in model 4 PEs x 8 lanes take
-fewer beats than 2 x 32 or 3 x 16, the first layer having one input channel. On the iCE40UP5K the weights
-go to SPRAM (its block RAMs cannot feed a wider array beside the other memories), which caps the
-array at 64 lanes; ECP5 builds keep everything in block RAM.
+fewer beats than 2 x 32 or 3 x 16, the first layer having one input channel. On the iCE40UP5K
+the weights go to SPRAM (its block RAMs cannot feed a wider array beside the other memories),
+which caps the array at 64 lanes; ECP5 builds keep everything in block RAM.
 """
 
 import json
