@@ -29,7 +29,7 @@ ICEBREAKER = Board(
     synth_options=("-device", "u", "-dffe_min_ce_use", "8"),
     # router2: nextpnr-ice40 0.11's default router1 stalls for tens of minutes on the engine
     # at 80 % of the logic cells (its overuse stops falling); router2 routes it in a minute.
-    # "--tmg-ripup": router2 also rips up and reroutes arcs that miss the clock. On the default
+    # "--tmg-ripup": router2 also rips up and reroutes arcs that miss the clock. On the 4 x 16
     # build's netlist, seeds 1, 3, 4, 5: 45.0, 42.2, 39.9, 43.8 MHz against 41.0, 41.0, 33.1,
     # 40.0 without, in 3-4 minutes a seed instead of one; seed 2 loops (abchw.build.place
     # abandons it). "--opt-timing" lost 3-5 MHz there.

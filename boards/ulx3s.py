@@ -21,7 +21,8 @@ ULX3S_85F = Board(
     leds={"heartbeat": ("led", 0), "activity": ("led", 1)},
     synth_options=(),
     nextpnr_options=("--85k", "--package", "CABGA381", "--speed", "6"),
-    # Builds so far fill a few % of the 85F: no timing limit measured; the placer's headroom.
-    sizer_fill=0.91,
+    # Builds so far fill a few % of the 85F: no timing limit measured, only the placer's
+    # headroom (abchw.build.sizer.LC_HEADROOM) applies.
+    sizer_fill=1.0,
     programmers=(("openFPGALoader", "-b", "ulx3s", "-f", "{bitstream}"),),
 )

@@ -21,8 +21,7 @@ import boards
 from abchw.build import bitstream as bitstream_module
 from abchw.build.__main__ import main
 from abchw.build.clocks import LockedReset
-from abchw.build.flow import (FAMILY_TOOLS, PLACER_MADE, PRODUCTS, FlowResult,
-                              logic_cells_by_block)
+from abchw.build.flow import FAMILY_TOOLS, PLACER_MADE, PRODUCTS, FlowResult, logic_cells_by_block
 from abchw.build.place import ROUTER_ITERATIONS_MAX, SEED_MAX, fit_error, place_and_route_seeds
 from abchw.build.pll import PllError, ecp5_pll, ice40_pll
 from abchw.build.top import Blinker
@@ -412,8 +411,8 @@ def test_a_router_looping_past_its_iterations_is_stopped_and_its_seed_replaced(t
 
 def test_a_router_finishing_past_its_iterations_unwatched_is_abandoned_all_the_same(tmp_path,
                                                                                     nextpnr):
-    # 3,001 iterations end before the watch (every 500 here) sees them: still abandoned, so the
-    # verdict does not depend on when the watch looked.
+    # ROUTER_ITERATIONS_MAX + 1 iterations end before the watch (every 500 here) sees them:
+    # still abandoned, so the verdict does not depend on when the watch looked.
     nextpnr.iterations[1] = ROUTER_ITERATIONS_MAX + 1
     placement, _, _ = place(tmp_path, 1)
     assert (placement.seed, placement.abandoned) == (2, {1: "the router passed 2000 iterations"})
@@ -466,7 +465,7 @@ def stub_flow(monkeypatch):
             available={"ICESTORM_LC": 5280, "ICESTORM_RAM": 30, "ICESTORM_SPRAM": 4,
                        "ICESTORM_DSP": 8},
             cells={"SB_LUT4": 3000, "SB_DFF": 100, "SB_DFFE": 50, "SB_CARRY": 7},
-            pe_array_cells={"SB_LUT4": 300}, pe_array_lcs=400, logic_cells=4000,
+            pe_array_cells={"SB_LUT4": 300}, pe_array_lcs=400,
             lcs_by_block={"soc.engine": 2000, "soc.link": 1540, "soc.engine.pe_array": 400,
                           "blinker": 50, PLACER_MADE: 10},
             seed=seed + 1, fmax_by_seed={seed + 1 + i: 30.0 - i for i in range(seeds)},

@@ -134,12 +134,16 @@ class FlowResult:
     cells: dict                # Yosys cell counts of the whole design, by type
     pe_array_cells: dict       # Yosys cell counts of the PE array module, by type
     pe_array_lcs: int          # nextpnr logic cells of the PE array
-    logic_cells: int           # nextpnr logic cells of the whole design
     lcs_by_block: dict         # {block: nextpnr logic cells}, see logic_cells_by_block
     seed: int                  # the seed kept (see abchw.build.place)
     fmax_by_seed: dict         # {seed: fmax in MHz} of every seed that placed, in the order tried
     abandoned: dict            # {seed: why} of the seeds given up (see abchw.build.place)
     seconds: dict = field(default_factory=dict)
+
+    @property
+    def logic_cells(self):
+        """nextpnr's logic cells of the whole design."""
+        return sum(self.lcs_by_block.values())
 
 
 def _instances(rtlil_text):
@@ -248,7 +252,7 @@ def run_flow(top, board, *, freq_mhz, seed, seeds=1, jobs=1, directory, stream=N
         utilisation=parse_utilisation(report), available=parse_utilisation(report, "available"),
         cells=cells, pe_array_cells=pe_array_cells,
         pe_array_lcs=sum(name.startswith(f"{pe_array}.") for name in names),
-        logic_cells=len(names), lcs_by_block=logic_cells_by_block(names, instances),
+        lcs_by_block=logic_cells_by_block(names, instances),
         seed=placement.seed,
         fmax_by_seed=placement.fmax_by_seed, abandoned=placement.abandoned,
         seconds=steps.seconds)

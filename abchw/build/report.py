@@ -100,9 +100,9 @@ class BuildReport:
         shown = {block: count for block, count in self.flow.lcs_by_block.items()
                  if count >= BLOCK_SHARE_SHOWN * total}
         parts = [f"{block} {count}" for block, count in shown.items()]
-        rest = self.flow.lcs_by_block.keys() - shown.keys()
-        if rest:
-            parts.append(f"{len(rest)} others {total - sum(shown.values())}")
+        if len(shown) < len(self.flow.lcs_by_block):
+            parts.append(f"{len(self.flow.lcs_by_block) - len(shown)} others "
+                         f"{total - sum(shown.values())}")
         return "Logic cells by block: " + ", ".join(parts) + "."
 
     def as_dict(self):
