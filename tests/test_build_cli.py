@@ -465,7 +465,7 @@ def stub_flow(monkeypatch):
             available={"ICESTORM_LC": 5280, "ICESTORM_RAM": 30, "ICESTORM_SPRAM": 4,
                        "ICESTORM_DSP": 8},
             cells={"SB_LUT4": 3000, "SB_DFF": 100, "SB_DFFE": 50, "SB_CARRY": 7},
-            pe_array_cells={"SB_LUT4": 300}, pe_array_lcs=400,
+            pe_array_cells={"SB_LUT4": 300}, pe_array="soc.engine.pe_array",
             lcs_by_block={"soc.engine": 2000, "soc.link": 1540, "soc.engine.pe_array": 400,
                           "blinker": 50, PLACER_MADE: 10},
             seed=seed + 1, fmax_by_seed={seed + 1 + i: 30.0 - i for i in range(seeds)},

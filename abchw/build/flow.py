@@ -133,7 +133,7 @@ class FlowResult:
     available: dict            # {bel type: the device's count}
     cells: dict                # Yosys cell counts of the whole design, by type
     pe_array_cells: dict       # Yosys cell counts of the PE array module, by type
-    pe_array_lcs: int          # nextpnr logic cells of the PE array
+    pe_array: str              # the PE array's instance path, one of lcs_by_block's blocks
     lcs_by_block: dict         # {block: nextpnr logic cells}, see logic_cells_by_block
     seed: int                  # the seed kept (see abchw.build.place)
     fmax_by_seed: dict         # {seed: fmax in MHz} of every seed that placed, in the order tried
@@ -145,15 +145,20 @@ class FlowResult:
         """nextpnr's logic cells of the whole design."""
         return sum(self.lcs_by_block.values())
 
+    @property
+    def pe_array_lcs(self):
+        """nextpnr's logic cells of the PE array."""
+        return self.lcs_by_block.get(self.pe_array, 0)
+
 
 def _instances(rtlil_text):
     """The design's instance paths below the top (``soc.engine.pe_array``), from its modules'
-    names, and the PE array's."""
+    names, and the PE array's (a block of its own: at most :data:`BLOCK_DEPTH` parts)."""
     instances = re.findall(rf"^module \\{TOP}\.(\S+)$", rtlil_text, re.MULTILINE)
     arrays = [path for path in instances if path.endswith(f".{PE_ARRAY}")]
-    if len(arrays) != 1:
-        raise SynthesisError(f"expected one module named *.{PE_ARRAY} in the design, "
-                             f"found {arrays}")
+    if len(arrays) != 1 or len(arrays[0].split(".")) > BLOCK_DEPTH:
+        raise SynthesisError(f"expected one module named *.{PE_ARRAY} in the design, at most "
+                             f"{BLOCK_DEPTH} instances deep, found {arrays}")
     return instances, arrays[0]
 
 
@@ -250,8 +255,7 @@ def run_flow(top, board, *, freq_mhz, seed, seeds=1, jobs=1, directory, stream=N
         bitstream=tools.bitstream,
         fmax_mhz=placement.fmax_mhz, clock_net=placement.clock_net,
         utilisation=parse_utilisation(report), available=parse_utilisation(report, "available"),
-        cells=cells, pe_array_cells=pe_array_cells,
-        pe_array_lcs=sum(name.startswith(f"{pe_array}.") for name in names),
+        cells=cells, pe_array_cells=pe_array_cells, pe_array=pe_array,
         lcs_by_block=logic_cells_by_block(names, instances),
         seed=placement.seed,
         fmax_by_seed=placement.fmax_by_seed, abandoned=placement.abandoned,
