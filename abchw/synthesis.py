@@ -78,8 +78,9 @@ def run_tool(name, args, cwd, *, log=None, watch=None):
     On a non-zero exit, raises :class:`SynthesisError` with the last :data:`TAIL_LINES` lines of
     that output, or of the file ``log`` in ``cwd`` where the tool wrote one (nextpnr's ``-q``
     keeps its messages there). ``watch``, given with ``log``, is called with the log's text
-    every :data:`WATCH_SECONDS` while the tool runs; where it returns a reason, the tool is
-    stopped and :class:`ToolStopped` raised with it.
+    (empty before the tool writes it) every :data:`WATCH_SECONDS` while the tool runs; where it
+    returns a reason, the tool is stopped and :class:`ToolStopped` raised with it. An exception
+    while the tool runs (Ctrl-C, :class:`~abchw.cli.Terminated`) stops it too.
     """
     try:
         process = subprocess.Popen([tool(name), *args], cwd=cwd, stdout=subprocess.PIPE,
@@ -88,18 +89,20 @@ def run_tool(name, args, cwd, *, log=None, watch=None):
         raise SynthesisError(f"{name} could not be started: {error}") from None
     log_path = Path(cwd, log) if log else None
     with process:
-        while True:
-            try:
-                stdout, stderr = process.communicate(timeout=WATCH_SECONDS if watch else None)
-                break
-            except subprocess.TimeoutExpired:
-                if not log_path.is_file():
-                    continue
-                reason = watch(log_path.read_text(errors="replace"))
-                if reason is not None:
-                    process.kill()
-                    process.communicate()
-                    raise ToolStopped(f"{name} stopped: {reason}") from None
+        try:
+            while True:
+                try:
+                    stdout, stderr = process.communicate(timeout=WATCH_SECONDS if watch else None)
+                    break
+                except subprocess.TimeoutExpired:
+                    text = log_path.read_text(errors="replace") if log_path.is_file() else ""
+                    reason = watch(text)
+                    if reason is not None:
+                        raise ToolStopped(f"{name} stopped: {reason}") from None
+        except BaseException:
+            process.kill()
+            process.communicate()
+            raise
     if process.returncode != 0:
         text = (log_path.read_text(errors="replace") if log_path and log_path.is_file()
                 else stdout + stderr)

@@ -9,6 +9,7 @@ UART at divisor 16: 160 cycles a byte; the simulation runs about 1.5 M cycles/s,
 256 bytes takes about 30 ms and an image of this build about 65 ms (98 k cycles computing).
 """
 
+import os
 import re
 import signal
 import subprocess
@@ -180,22 +181,28 @@ def _cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / 100   # utime, stime in clock ticks (USER_HZ)
 
 
-def test_serve_command_line(server):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_serve_command_line(server, stop, tmp_path):
     """``abchw-sim --serve`` of the same build (from the cache): it prints the URL, a host
-    connects, Ctrl-C stops it without a traceback."""
+    connects, Ctrl-C or SIGTERM stops it without a traceback, the simulator and its scratch
+    directory with it."""
     command = [sys.executable, "-m", "abchw.simulate", "--serve", "127.0.0.1:0", "--M", "3",
                "--N", "3", "--pes", "4", "--lanes", "16"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "TMPDIR": str(tmp_path)})
     try:
         line = process.stdout.readline()
         url = re.search(r"serves (socket://127\.0\.0\.1:\d+) ", line).group(1)
         with Board(url, timeout=TIMEOUT) as board:
             assert board.info().config == BUILD
-        process.send_signal(signal.SIGINT)
+        assert [path.name[:len("abchw-board-")] for path in tmp_path.iterdir()] == \
+            ["abchw-board-"]
+        process.send_signal(stop)
         assert process.wait(30) == 0
     finally:
         process.kill()
     assert process.stderr.read() == "abchw-sim: stopped\n"
+    assert list(tmp_path.iterdir()) == []
     with pytest.raises(LinkError, match="cannot open the board link"):
         Board(url)
 

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import re
+import signal
 import subprocess
 import threading
 import time
@@ -25,6 +26,7 @@ from abchw.build.flow import FAMILY_TOOLS, PLACER_MADE, PRODUCTS, FlowResult, lo
 from abchw.build.place import ROUTER_ITERATIONS_MAX, SEED_MAX, fit_error, place_and_route_seeds
 from abchw.build.pll import PllError, ecp5_pll, ice40_pll
 from abchw.build.top import Blinker
+from abchw.cli import Terminated
 from abchw.synthesis import SynthesisError, ToolStopped, tool
 
 PREFIX = "python -m abchw.build: error: "
@@ -407,6 +409,31 @@ def test_a_router_looping_past_its_iterations_is_stopped_and_its_seed_replaced(t
     assert placement.abandoned == {2: f"the router passed {ROUTER_ITERATIONS_MAX} iterations"}
     assert announced == ("seed 1: 40.01 MHz; seed 2: the router passed 2000 iterations; "
                          "seed 3: 40.03 MHz; ")
+
+
+def test_a_sweep_ended_by_sigterm_stops_every_nextpnr_at_once(tmp_path, looping_tool):
+    # Two seeds at once, each nextpnr a process logging for 10 s; SIGTERM (as abchw.cli turns
+    # it into Terminated) half a second in: both stop within a watch period, the sweep does
+    # not wait for them.
+    directory = tmp_path / "flow"
+    directory.mkdir()
+
+    def terminate(signum, frame):
+        raise Terminated
+    previous = signal.signal(signal.SIGALRM, terminate)
+    signal.setitimer(signal.ITIMER_REAL, 0.5)
+    started = time.monotonic()
+    try:
+        with pytest.raises(Terminated):
+            place(directory, 1, count=2, jobs=2)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert time.monotonic() - started < 3
+    logs = [directory / f"seed-{seed}" / looping_tool for seed in (1, 2)]
+    stopped = [log.read_text() for log in logs]
+    time.sleep(0.3)
+    assert [log.read_text() for log in logs] == stopped and all(stopped)
 
 
 def test_a_router_finishing_past_its_iterations_unwatched_is_abandoned_all_the_same(tmp_path,

@@ -10,23 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fake_link import FakeLink
 
 from abchw.builtin import default_model, digits_test_set
 from abchw.compiler import compile_network
 from abchw.gateware.engine.config import COUNTERS, EngineConfig
-from abchw.protocol import (
-    NAK,
-    OVERFLOW,
-    BuildInfo,
-    FrameDecoder,
-    FrameError,
-    Kind,
-    NakReason,
-    encode_frame,
-    parse_body,
-    reply_kind,
-    slip_encode,
-)
+from abchw.protocol import BuildInfo, FrameDecoder, slip_encode
 
 FIRMWARE = Path(__file__).resolve().parent.parent / "firmware"
 BUILD = EngineConfig(m=3, n=3, pes=4, lanes=16)
@@ -75,24 +64,25 @@ def test_make_test_passes(build):
 
 
 class FakeBoard:
-    """A board of ``program``'s build on a TCP port of localhost, for one connection: the link
-    protocol of :mod:`abchw.protocol` (checks and NAKs, RESET, INFO, EXEC, replies remembered by
-    seq) in front of a fake engine. The engine records the command bytes (:attr:`commands`):
-    the first ``len(program.load_bytes())`` are the load; after them each RUN command is
-    answered with :meth:`results` of its pixels. Frames are numbered as they arrive, copies
-    included: those in ``drop`` are lost, the replies to those in ``corrupt`` have a bit of
-    their CRC flipped. ``config``: the build INFO reports (default: the program's)."""
+    """A board of ``program``'s build on a TCP port of localhost, for one connection: its link
+    (:class:`fake_link.FakeLink`) in front of a fake engine. The engine records the command
+    bytes (:attr:`commands`): the first ``len(program.load_bytes())`` are the load; after them
+    each RUN command is answered with :meth:`results` of its pixels. Frames are numbered as they
+    arrive, copies included: those in ``drop`` are lost, the replies to those in ``corrupt``
+    have a bit of their CRC flipped. ``config``: the build INFO reports (default: the
+    program's)."""
 
     def __init__(self, program, *, drop=(), corrupt=(), config=None):
         self.program = program
         self.drop, self.corrupt = set(drop), set(corrupt)
         self.info = BuildInfo(config=config or program.config, clock_hz=12_000_000,
                               baud=3_000_000, max_payload=MAX_PAYLOAD)
+        self.link = FakeLink(engine=self._engine, info=self.info.to_bytes(),
+                             max_payload=MAX_PAYLOAD)
         self.load_length = len(program.load_bytes())
         self.commands = bytearray()
         self.frames = 0
         self.error = None
-        self._last = None  # (seq, reply bytes) of the last frame acted on
         self._server = socket.create_server(("127.0.0.1", 0))
         self.port = f"tcp:127.0.0.1:{self._server.getsockname()[1]}"
         self._thread = threading.Thread(target=self._serve, daemon=True)
@@ -123,25 +113,7 @@ class FakeBoard:
         self.frames += 1
         if number in self.drop:
             return b""
-        try:
-            frame = parse_body(body, max_payload=MAX_PAYLOAD)
-        except FrameError as error:
-            return encode_frame(NAK, body[1] if len(body) > 1 else 0, bytes([error.reason]))
-        if frame.kind == Kind.RESET:
-            self._last = None
-            reply = encode_frame(reply_kind(Kind.RESET), frame.seq)
-        elif self._last and self._last[0] == frame.seq:
-            reply = self._last[1]
-        elif frame.kind == Kind.INFO:
-            reply = encode_frame(reply_kind(Kind.INFO), frame.seq, self.info.to_bytes())
-        elif frame.kind == Kind.EXEC:
-            results = self._engine(frame.payload)
-            kind = reply_kind(Kind.EXEC) if len(results) <= MAX_PAYLOAD else OVERFLOW
-            reply = encode_frame(kind, frame.seq, results[:MAX_PAYLOAD])
-        else:
-            return encode_frame(NAK, frame.seq, bytes([NakReason.KIND]))
-        if frame.kind != Kind.RESET:
-            self._last = (frame.seq, reply)
+        reply = self.link.answer(body)
         if number in self.corrupt:
             (body,) = FrameDecoder().feed(reply)
             reply = slip_encode(body[:-1] + bytes([body[-1] ^ 0x01]))

@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+from fake_link import FakeLink
 
 from abchw.builtin import default_model, digits_test_set
 from abchw.compiler import compile_network
@@ -21,15 +22,11 @@ from abchw.network import Dense, Network
 from abchw.program import ProgramError
 from abchw.protocol import (
     MAX_PAYLOAD,
-    NAK,
-    OVERFLOW,
     BuildInfo,
     FrameDecoder,
-    FrameError,
     Kind,
     NakReason,
     encode_frame,
-    parse_body,
     reply_kind,
 )
 from abchw.sim.faults import TO_BOARD, TO_HOST, Drop, FaultyPort, Flip, Lose, Truncate
@@ -102,18 +99,15 @@ class FakeEngine:
 
 
 class FakeBoard:
-    """A port object whose far end is the board's link as :mod:`abchw.protocol` specifies it,
-    answering at once; ``executed`` lists the frames it executed, ``last`` is (seq, reply)."""
+    """A port object whose far end is the board's link (:class:`fake_link.FakeLink`) in front of
+    a :class:`FakeEngine`; ``link`` holds what it was sent and executed."""
 
     def __init__(self, network, config, *, max_payload=MAX_PAYLOAD, last=None, info=None):
         self.engine = FakeEngine(network, config)
-        self.max_payload = max_payload
-        self.results_max = max_payload
-        self.info = info or BuildInfo(config=config, clock_hz=48_000_000, baud=3_000_000,
-                                      max_payload=max_payload).to_bytes()
-        self.last = last
-        self.executed = []
-        self.requests = []
+        info = info or BuildInfo(config=config, clock_hz=48_000_000, baud=3_000_000,
+                                 max_payload=max_payload).to_bytes()
+        self.link = FakeLink(engine=self.engine.feed, info=info, max_payload=max_payload,
+                             reset=self.engine.pending.clear, last=last)
         self.timeout = None
         self.name = "fake board"
         self.closed = False
@@ -122,34 +116,8 @@ class FakeBoard:
 
     def write(self, data):
         for body in self._decoder.feed(data):
-            self._out += self._answer(body)
+            self._out += self.link.answer(body)
         return len(data)
-
-    def _answer(self, body):
-        try:
-            frame = parse_body(body, max_payload=self.max_payload)
-        except FrameError as error:
-            return encode_frame(NAK, body[1] if len(body) >= 2 else 0, bytes([error.reason]))
-        self.requests.append(frame)
-        if frame.kind not in set(Kind):
-            return encode_frame(NAK, frame.seq, bytes([NakReason.KIND]))
-        if frame.kind == Kind.RESET:
-            self.last = None
-            self.engine.pending.clear()
-            return encode_frame(reply_kind(Kind.RESET), frame.seq)
-        if self.last is not None and self.last[0] == frame.seq:
-            return self.last[1]
-        kind = reply_kind(frame.kind)
-        if frame.kind == Kind.INFO:
-            payload = self.info
-        else:
-            payload = self.engine.feed(frame.payload)
-            if len(payload) > self.results_max:
-                kind, payload = OVERFLOW, payload[:self.results_max]
-        reply = encode_frame(kind, frame.seq, payload)
-        self.last = (frame.seq, reply)
-        self.executed.append(frame)
-        return reply
 
     @property
     def in_waiting(self):
@@ -212,15 +180,15 @@ def test_info_load_run_classify(model):
     assert np.array_equal(scores.reshape(expected.shape), expected)
     assert [c["compute_cycles"] for c in counters] == list(range(1001, 1008))
     assert np.array_equal(predictions, expected[:2].argmax(axis=1))
-    kinds = [frame.kind for frame in fake.executed]
+    kinds = [frame.kind for frame in fake.link.executed]
     load = len(program.load_bytes())
     # INFO once; the load in frames of max_payload; 3 images a frame (65 bytes in, 74 back).
     assert kinds == [Kind.INFO] + [Kind.EXEC] * (-(-load // MAX_PAYLOAD) + 3 + 1)
-    payloads = [frame.payload for frame in fake.executed[1:-4]]
+    payloads = [frame.payload for frame in fake.link.executed[1:-4]]
     assert b"".join(payloads) == program.load_bytes()
     assert [len(payload) for payload in payloads[:-1]] == [MAX_PAYLOAD] * (len(payloads) - 1)
-    assert [len(frame.payload) for frame in fake.executed[-4:]] == [195, 195, 65, 130]
-    assert board.stats.frames == len(fake.executed)
+    assert [len(frame.payload) for frame in fake.link.executed[-4:]] == [195, 195, 65, 130]
+    assert board.stats.frames == len(fake.link.executed)
     assert board.stats.retransmissions == board.stats.timeouts == 0
 
 
@@ -237,7 +205,7 @@ def test_images_larger_than_a_frame_are_split():
         board.load(program)
         scores, _ = board.run(images)
     assert np.array_equal(scores, golden_scores(network, images))
-    assert [len(frame.payload) for frame in fake.executed[-9:]] == [64, 64, 17] * 3
+    assert [len(frame.payload) for frame in fake.link.executed[-9:]] == [64, 64, 17] * 3
 
 
 def test_program_for_another_build_or_too_large_results(model):
@@ -292,7 +260,7 @@ def test_faults_both_ways_are_recovered_and_counted(model):
         scores, _ = board.run(images)
     assert np.array_equal(scores, golden_scores(network, images))
     assert fake.engine.runs == len(images)
-    assert len(fake.executed) == board.stats.frames
+    assert len(fake.link.executed) == board.stats.frames
     assert (stats.retransmissions, stats.corrupt_replies, stats.timeouts, stats.other_seq) == \
         (9, 3, 3, 1)
 
@@ -322,7 +290,7 @@ def test_session_start_and_replies_to_other_frames(model):
     with Board(fake, timeout=TIMEOUT) as board:
         assert board.info().config == BUILD
         assert board.stats.stale_replies == 1
-        assert [frame.seq for frame in fake.requests] == [0, 1]
+        assert [frame.seq for frame in fake.link.requests] == [0, 1]
         fake._out += encode_frame(reply_kind(Kind.RESET), 77)
         board.reset()
         assert board.stats.other_seq == 1
@@ -342,7 +310,7 @@ def test_overflow_is_an_error(model):
     fake = FakeBoard(network, BUILD)
     with Board(fake, timeout=TIMEOUT) as board:
         board.load(program)
-        fake.results_max = 100   # as if the board's frames were smaller than it said
+        fake.link.results_max = 100   # as if the board's frames were smaller than it said
         with pytest.raises(AbchwError, match="more than 100 result bytes for one frame"):
             board.run(digits_test_set()[0][:3])
 

@@ -114,19 +114,6 @@ def test_a_failing_tool_raises_with_its_last_lines(tmp_path):
         synthesis.run_tool(synthesis.YOSYS, ["-q", "-p", "read_rtlil nothere.il"], tmp_path)
 
 
-@pytest.fixture
-def looping_tool(tmp_path, monkeypatch):
-    """A tool that writes a numbered line to its log every 10 ms, forever (its first
-    argument: the log's name)."""
-    script = tmp_path / "loop"
-    script.write_text('#!/bin/sh\ni=0\nwhile true; do i=$((i+1)); echo "iter=$i" >> "$1"; '
-                      'sleep 0.01; done\n')
-    script.chmod(0o755)
-    monkeypatch.setattr(synthesis, "tool", lambda name: str(script))
-    monkeypatch.setattr(synthesis, "WATCH_SECONDS", 0.1)
-    return script
-
-
 def test_a_watched_tool_is_stopped_with_the_watchs_reason(tmp_path, looping_tool):
     seen = []
 
@@ -134,11 +121,23 @@ def test_a_watched_tool_is_stopped_with_the_watchs_reason(tmp_path, looping_tool
         seen.append(log.count("\n"))
         return "it loops" if seen[-1] >= 20 else None
     with pytest.raises(synthesis.ToolStopped, match="^loop stopped: it loops$"):
-        synthesis.run_tool("loop", ["loop.log"], tmp_path, log="loop.log", watch=watch)
-    stopped = (tmp_path / "loop.log").read_text()
+        synthesis.run_tool("loop", [], tmp_path, log=looping_tool, watch=watch)
+    stopped = (tmp_path / looping_tool).read_text()
     assert seen[-1] >= 20 and len(seen) >= 2
     time.sleep(0.2)     # no more lines: the tool is gone
-    assert (tmp_path / "loop.log").read_text() == stopped
+    assert (tmp_path / looping_tool).read_text() == stopped
+
+
+def test_an_interrupted_tool_is_stopped(tmp_path, looping_tool):
+    # Ctrl-C or SIGTERM (abchw.cli.Terminated) while the tool runs: it does not run on.
+    def watch(log):
+        if log.count("\n") >= 5:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        synthesis.run_tool("loop", [], tmp_path, log=looping_tool, watch=watch)
+    stopped = (tmp_path / looping_tool).read_text()
+    time.sleep(0.2)
+    assert (tmp_path / looping_tool).read_text() == stopped
 
 
 def test_harness_has_three_pins_and_the_null_block_the_same_widths():

@@ -22,6 +22,7 @@ same bitstream with any ``jobs``.
 import json
 import re
 import shutil
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,18 +110,22 @@ def _router_stuck(log):
     return None
 
 
-def _place_one(board, tools, *, freq_mhz, pll_mhz, seed, directory):
+def _place_one(board, tools, *, freq_mhz, pll_mhz, seed, directory, sweep_ended):
     """Run nextpnr with ``seed`` in ``directory`` (inputs in its parent); return the ``sync``
-    clock's net and fmax, or why the seed is abandoned. Other failures raise."""
+    clock's net and fmax, or why the seed is abandoned. Other failures raise. Once
+    ``sweep_ended`` (an event) is set, nextpnr is stopped and the outcome is of no use."""
     directory.mkdir()
     log = directory / OUTPUTS[0]
+
+    def watch(text):
+        return "the sweep ended" if sweep_ended.is_set() else _router_stuck(text)
     try:
         run_tool(tools.nextpnr,
                  ["-q", *board.nextpnr_options, "--json", "../top.json",
                   f"--{tools.constraints}", f"../top.{tools.constraints}", *tools.placed,
                   "--freq", f"{freq_mhz:g}", "--seed", str(seed), "--timing-allow-fail",
                   "--report", OUTPUTS[1], "--log", log.name, "--write", OUTPUTS[2]],
-                 directory, log=log.name, watch=_router_stuck)
+                 directory, log=log.name, watch=watch)
     except ToolStopped:
         return NO_ROUTE
     except SynthesisError as error:
@@ -160,22 +165,31 @@ def place_and_route_seeds(board, tools, *, freq_mhz, pll_mhz, seed, count=1, job
     candidates = [(seed + offset) % (SEED_MAX + 1)
                   for offset in range(count + PLACEMENT_SEEDS - 1)]
     placed, abandoned, tried = {}, {}, 0
+    # Set when this thread leaves the sweep early (a seed's error, Ctrl-C, SIGTERM): the
+    # workers' nextpnr runs stop within a watch period instead of routing on for minutes while
+    # the pool waits for them.
+    sweep_ended = threading.Event()
     with ThreadPoolExecutor(max_workers=max(1, min(jobs, count))) as pool:
-        while len(placed) < count and tried < len(candidates):
-            batch = candidates[tried:tried + min(jobs, count - len(placed))]
-            tried += len(batch)
-            outcomes = pool.map(
-                lambda each: _place_one(board, tools, freq_mhz=freq_mhz, pll_mhz=pll_mhz,
-                                        seed=each, directory=directory / f"seed-{each}"),
-                batch)
-            for each, outcome in zip(batch, list(outcomes)):
-                if isinstance(outcome, str):
-                    abandoned[each] = outcome
-                    stream.write(f"seed {each}: {outcome}; ")
-                else:
-                    placed[each] = outcome
-                    stream.write(f"seed {each}: {outcome[1]:.2f} MHz; ")
-                stream.flush()
+        try:
+            while len(placed) < count and tried < len(candidates):
+                batch = candidates[tried:tried + min(jobs, count - len(placed))]
+                tried += len(batch)
+                outcomes = pool.map(
+                    lambda each: _place_one(board, tools, freq_mhz=freq_mhz, pll_mhz=pll_mhz,
+                                            seed=each, directory=directory / f"seed-{each}",
+                                            sweep_ended=sweep_ended),
+                    batch)
+                for each, outcome in zip(batch, list(outcomes)):
+                    if isinstance(outcome, str):
+                        abandoned[each] = outcome
+                        stream.write(f"seed {each}: {outcome}; ")
+                    else:
+                        placed[each] = outcome
+                        stream.write(f"seed {each}: {outcome[1]:.2f} MHz; ")
+                    stream.flush()
+        except BaseException:
+            sweep_ended.set()
+            raise
     if not placed:
         raise _abandoned_error(board, tools, directory, abandoned)
     kept = max(placed, key=lambda each: placed[each][1])   # max() keeps the first of a tie
