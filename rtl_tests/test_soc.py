@@ -34,7 +34,14 @@ from abchw.protocol import (
     NakReason,
     encode_frame,
 )
-from abchw.sim.faults import TO_BOARD, TO_HOST, Drop, FaultyPort, Flip, Lose, Truncate
+from abchw.sim.faults import (
+    EACH_FAULT_ONCE,
+    TO_BOARD,
+    TO_HOST,
+    FaultyPort,
+    Flip,
+    Truncate,
+)
 from abchw.sim.serve import serve_board
 
 BUILD = EngineConfig(m=3, n=3, pes=4, lanes=16)   # the build of tests/test_compiler.py
@@ -89,16 +96,7 @@ def test_faults_both_ways_detected_and_recovered(server, model):
     port = FaultyPort(serial.serial_for_url(server.url))
     with Board(port, timeout=TIMEOUT) as board:
         board.info()
-        # Frames of the load, counted from now each way; a damaged frame is followed by its copy.
-        # To the board: a flipped bit (of the kind byte: no END can appear), a dropped byte, a
-        # cut body, a lost frame; from it: a flipped length bit, a dropped byte, a lost reply.
-        port.inject(TO_BOARD, Flip(at=0, bit=0), after=1)
-        port.inject(TO_BOARD, Drop(at=40), after=3)
-        port.inject(TO_BOARD, Truncate(at=100), after=5)
-        port.inject(TO_BOARD, Lose(), after=7)
-        port.inject(TO_HOST, Flip(at=2, bit=1), after=8)
-        port.inject(TO_HOST, Drop(at=3), after=10)
-        port.inject(TO_HOST, Lose(), after=12)
+        port.inject_all(EACH_FAULT_ONCE)    # during the load
         board.load(program)
         assert port.pending() == 0
         stats = board.stats.copy()

@@ -29,7 +29,15 @@ from abchw.protocol import (
     encode_frame,
     reply_kind,
 )
-from abchw.sim.faults import TO_BOARD, TO_HOST, Drop, FaultyPort, Flip, Lose, Truncate
+from abchw.sim.faults import (
+    EACH_FAULT_ONCE,
+    TO_BOARD,
+    TO_HOST,
+    Drop,
+    FaultyPort,
+    Flip,
+    Truncate,
+)
 
 BUILD = EngineConfig(m=3, n=3, pes=4, lanes=16)
 TIMEOUT = 0.05  # the fake board answers at once: a wait this long means a lost frame
@@ -235,17 +243,7 @@ def test_faults_both_ways_are_recovered_and_counted(model):
     images = digits_test_set()[0][:6]
     with Board(port, timeout=TIMEOUT, run_timeout=TIMEOUT) as board:
         board.info()
-        # Frames of the load, counted from now each way; a damaged frame is followed by its
-        # copy. To the board: a flipped bit (in the kind byte, so that no END appears), a
-        # dropped byte, a cut body, a lost frame; from it: a flipped length bit, a dropped
-        # byte, a lost reply.
-        port.inject(TO_BOARD, Flip(at=0, bit=0), after=1)
-        port.inject(TO_BOARD, Drop(at=40), after=3)
-        port.inject(TO_BOARD, Truncate(at=100), after=5)
-        port.inject(TO_BOARD, Lose(), after=7)
-        port.inject(TO_HOST, Flip(at=2, bit=1), after=8)
-        port.inject(TO_HOST, Drop(at=3), after=10)
-        port.inject(TO_HOST, Lose(), after=12)
+        port.inject_all(EACH_FAULT_ONCE)    # during the load
         board.load(program)
         assert port.pending() == 0
         stats = board.stats

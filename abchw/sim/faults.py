@@ -15,13 +15,18 @@ board and host find them, between SLIP ``END`` bytes; ``at`` counts the wire byt
 * :class:`Drop` ``(at)``: removes wire byte ``at``;
 * :class:`Truncate` ``(at)``: removes the body's wire bytes from ``at`` on; its ``END`` stays;
 * :class:`Lose` ``()``: removes the whole body and its closing ``END``: the frame never arrives.
+
+:data:`EACH_FAULT_ONCE` is every kind of fault once each way, for a load of many frames; the
+tests of the host driver against a board faked in Python and against the SoC's RTL inject it
+both (``port.inject_all(EACH_FAULT_ONCE)``).
 """
 
 import dataclasses
 
 from ..protocol import END
 
-__all__ = ["TO_BOARD", "TO_HOST", "Drop", "FaultyPort", "Flip", "Lose", "Truncate"]
+__all__ = ["EACH_FAULT_ONCE", "TO_BOARD", "TO_HOST", "Drop", "FaultyPort", "Flip", "Lose",
+           "Truncate"]
 
 TO_BOARD, TO_HOST = "to board", "to host"
 
@@ -55,6 +60,19 @@ class Truncate:
 class Lose:
     def damage(self, index, byte):
         return None
+
+
+#: ``(direction, fault, after)``: every kind of fault once each way, counted from now, a frame
+#: apart each way so that each damaged frame is followed by its copy (13 frames or more each
+#: way). To the board: a flipped bit (of the kind byte: no ``END`` can appear), a dropped
+#: byte, a cut body (at least 101 wire bytes long), a lost frame; to the host: a flipped length
+#: bit, a dropped byte, a lost reply. The host sees one NAK CRC, two NAK LENGTH, two corrupt
+#: replies and two timeouts: seven retransmissions.
+EACH_FAULT_ONCE = (
+    (TO_BOARD, Flip(at=0, bit=0), 1), (TO_BOARD, Drop(at=40), 3),
+    (TO_BOARD, Truncate(at=100), 5), (TO_BOARD, Lose(), 7),
+    (TO_HOST, Flip(at=2, bit=1), 8), (TO_HOST, Drop(at=3), 10), (TO_HOST, Lose(), 12),
+)
 
 
 class _FaultyStream:
@@ -102,6 +120,11 @@ class FaultyPort:
         if number in stream.faults:
             raise ValueError(f"frame {number} {direction} has a fault already")
         stream.faults[number] = fault
+
+    def inject_all(self, schedule):
+        """:meth:`inject` each ``(direction, fault, after)`` of ``schedule``."""
+        for direction, fault, after in schedule:
+            self.inject(direction, fault, after=after)
 
     def pending(self, direction=None):
         """How many injected faults have not yet met their frame."""
