@@ -46,4 +46,3 @@ def test_sigterm_cleans_up_and_is_status_143_and_the_handler_is_restored(capsys)
     assert run(body, capsys) == (143, "prog: terminated\n", True)
     assert time.monotonic() - started < 4
     assert signal.getsignal(signal.SIGTERM) is before
-
